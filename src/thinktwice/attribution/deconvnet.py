@@ -1,0 +1,20 @@
+"""Deconvnet (Zeiler & Fergus, 2014): the paper's "Deconv" baseline."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from thinktwice.attribution.modified_backward import ModifiedBackward
+
+
+def _deconv_backward(grad: torch.Tensor, _inputs: torch.Tensor, _module: nn.Module) -> torch.Tensor:
+    """A ReLU passes back the positive part of the signal, whatever its forward state."""
+    return grad.clamp_min(0)
+
+
+class Deconvnet(ModifiedBackward):
+    """Backward through each activation as ``relu(grad)``; max-pools keep their switches."""
+
+    name = "deconvnet"
+    rule = staticmethod(_deconv_backward)

@@ -1,0 +1,56 @@
+"""Grad-CAM (Selvaraju et al., 2017) on the last spatial feature map."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from thinktwice.attribution.base import Attribution, AttributionMethod, target_scores
+from thinktwice.gating.sites import find_sites
+
+
+class GradCAM(AttributionMethod):
+    """``relu(sum_k mean(dS/dA_k) A_k)`` at the model's Grad-CAM layer, upsampled bilinearly.
+
+    The layer is ``model.gradcam_layer`` when set, else the last activation or
+    pool whose output is still a spatial map.
+    """
+
+    name = "gradcam"
+
+    def _attribute(self, inputs: torch.Tensor, targets: torch.Tensor) -> Attribution:
+        layer_name = self.layer_name(inputs)
+        layer = dict(self.model.named_modules())[layer_name]
+        captured: list[torch.Tensor] = []
+        handle = layer.register_forward_hook(lambda _m, _i, out: captured.append(out))
+        try:
+            with torch.enable_grad():
+                self.model.eval()
+                scores = target_scores(self.model(inputs), targets)
+                (grads,) = torch.autograd.grad(scores.sum(), captured[-1])
+        finally:
+            handle.remove()
+        activations = captured[-1].detach()
+        weights = grads.mean(dim=(2, 3), keepdim=True)
+        cam = (weights * activations).sum(dim=1, keepdim=True).clamp_min(0)
+        cam = F.interpolate(cam, size=inputs.shape[-2:], mode="bilinear", align_corners=False)
+        return Attribution(
+            saliency=cam[:, 0],
+            template=None,
+            scores=scores.detach().unsqueeze(0),
+            targets=targets,
+            method=self.name,
+            details={"layer": layer_name},
+        )
+
+    def layer_name(self, inputs: torch.Tensor) -> str:
+        if self.model.gradcam_layer:
+            return self.model.gradcam_layer
+        spatial = [
+            s
+            for s in find_sites(self.model, inputs[:1], warn=False)
+            if len(s.shape) == 3 and s.shape[1] * s.shape[2] > 1
+        ]
+        if not spatial:
+            raise ValueError("no spatial activation for Grad-CAM; pass gradcam_layer= to wrap()")
+        return spatial[-1].name

@@ -1,0 +1,29 @@
+"""Plain image gradient (Simonyan et al., 2014): the paper's "Oxford" baseline."""
+
+from __future__ import annotations
+
+import torch
+
+from thinktwice.attribution.base import (
+    Attribution,
+    AttributionMethod,
+    input_gradient,
+    saliency_from_template,
+)
+
+
+class Gradient(AttributionMethod):
+    """``T_c = dS_c/dI`` with every gate open: the feedforward network's own gradient."""
+
+    name = "gradient"
+
+    def _attribute(self, inputs: torch.Tensor, targets: torch.Tensor) -> Attribution:
+        self.model.eval()
+        scores, template = input_gradient(self.model, inputs, targets)
+        return Attribution(
+            saliency=saliency_from_template(template),
+            template=template,
+            scores=scores.unsqueeze(0),
+            targets=targets,
+            method=self.name,
+        )

@@ -1,0 +1,38 @@
+"""Methods that keep the forward pass and change the gradient through activations."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from thinktwice.attribution.base import (
+    Attribution,
+    AttributionMethod,
+    input_gradient,
+    saliency_from_template,
+)
+from thinktwice.gating.hooks import rules_installed
+from thinktwice.gating.rules import BackwardRule
+from thinktwice.gating.sites import find_sites
+
+ActivationBackward = Callable[[torch.Tensor, torch.Tensor, nn.Module], torch.Tensor]
+
+
+class ModifiedBackward(AttributionMethod):
+    """Gradient with :attr:`rule` replacing the backward of every activation module."""
+
+    rule: ActivationBackward
+
+    def _attribute(self, inputs: torch.Tensor, targets: torch.Tensor) -> Attribution:
+        sites = [s for s in find_sites(self.model, inputs[:1]) if s.kind == "activation"]
+        with rules_installed(self.model, sites, BackwardRule(type(self).rule)):
+            scores, template = input_gradient(self.model, inputs, targets)
+        return Attribution(
+            saliency=saliency_from_template(template),
+            template=template,
+            scores=scores.unsqueeze(0),
+            targets=targets,
+            method=self.name,
+        )

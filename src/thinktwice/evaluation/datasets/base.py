@@ -1,0 +1,148 @@
+"""The record every dataset reader yields, and the small base class they share.
+
+All readers turn their own annotation format into :class:`Sample` records whose
+boxes are :class:`~thinktwice.localization.boxes.Box` objects in the library's
+convention: *inclusive*, 0-based pixel indices of the original image file.
+Each reader's module docstring says how it converts its format.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from thinktwice.errors import DatasetError
+from thinktwice.localization.boxes import Box
+from thinktwice.models.classes import imagenet_classes
+
+
+@dataclass(frozen=True)
+class GroundTruth:
+    """One annotated object.
+
+    ``classes`` holds the ImageNet-1k indices accepted as a correct label for the
+    object (empty when the dataset's labels are not ImageNet classes and no
+    mapping was given); ``names`` keeps the dataset's own label(s) for display
+    and for mapping later (a synset id, a VOC class name, ...).
+    """
+
+    classes: frozenset[int]
+    box: Box
+    difficult: bool = False
+    names: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One image with its ground-truth objects."""
+
+    image_id: str
+    path: Path
+    width: int
+    height: int
+    objects: tuple[GroundTruth, ...] = field(default=())
+
+    @property
+    def classes(self) -> frozenset[int]:
+        """Every ImageNet index accepted for some object of the image."""
+        return frozenset().union(*(obj.classes for obj in self.objects))
+
+    def boxes_of(self, class_index: int) -> tuple[Box, ...]:
+        """The boxes of the objects that accept ``class_index``."""
+        return tuple(obj.box for obj in self.objects if class_index in obj.classes)
+
+
+class Dataset(ABC):
+    """A finite, indexable collection of :class:`Sample` records.
+
+    ``splits`` lists the named subsets the data defines (empty when it has
+    none); ``split`` is the one this instance holds, None meaning all images.
+    """
+
+    name: str
+    splits: tuple[str, ...] = ()
+    split: str | None = None
+
+    @abstractmethod
+    def __len__(self) -> int: ...
+
+    @abstractmethod
+    def _load(self, index: int) -> Sample:
+        """The sample at a valid, non-negative ``index``."""
+
+    @property
+    @abstractmethod
+    def image_ids(self) -> tuple[str, ...]:
+        """The ids of the samples in order, known without parsing annotations."""
+
+    def __getitem__(self, index: int) -> Sample:
+        if isinstance(index, bool) or not isinstance(index, int):
+            raise TypeError(f"dataset indices are integers, not {type(index).__name__}")
+        size = len(self)
+        if not -size <= index < size:
+            raise IndexError(f"index {index} out of range for {self.name} ({size} images)")
+        return self._load(index % size)
+
+    def __iter__(self) -> Iterator[Sample]:
+        for index in range(len(self)):
+            yield self._load(index)
+
+    def __repr__(self) -> str:
+        split = f", split={self.split!r}" if self.split is not None else ""
+        return f"{type(self).__name__}(name={self.name!r}{split}, images={len(self)})"
+
+
+def check_split(split: str | None, splits: tuple[str, ...], name: str) -> None:
+    """Raise DatasetError when ``split`` is not one of the dataset's splits."""
+    if split is None or split in splits:
+        return
+    if not splits:
+        raise DatasetError(f"{name} has no splits; got split={split!r} (use split=None)")
+    raise DatasetError(f"{name} has no split {split!r}; it has: {', '.join(splits)}")
+
+
+def synset_index(ids: Iterable[str] | None) -> Mapping[str, int]:
+    """Synset id -> class index, from ``ClassNames.ids`` in class-index order."""
+    if ids is None:
+        raise DatasetError("the class list has no synset ids to map dataset labels with")
+    return {wnid: index for index, wnid in enumerate(ids)}
+
+
+def imagenet_synsets() -> Mapping[str, int]:
+    """Synset id -> ImageNet-1k class index (the standard order)."""
+    return synset_index(imagenet_classes().ids)
+
+
+def parse_int(text: str | None, where: str, what: str) -> int:
+    """An integer annotation value; DatasetError naming ``where`` when it is not one.
+
+    Integral decimals such as ``"12.0"`` are accepted (some XML exporters write
+    them); anything else is an error, never silently rounded.
+    """
+    if text is None or not text.strip():
+        raise DatasetError(f"{where}: missing {what}")
+    raw = text.strip()
+    try:
+        return int(raw)
+    except ValueError:
+        pass
+    try:
+        value = float(raw)
+    except ValueError:
+        raise DatasetError(f"{where}: {what} {raw!r} is not a number") from None
+    if not value.is_integer():
+        raise DatasetError(f"{where}: {what} {raw!r} is not a whole pixel index")
+    return int(value)
+
+
+def inclusive_box(coords: tuple[int, int, int, int], width: int, height: int, where: str) -> Box:
+    """An inclusive 0-based box that must lie inside a ``width`` x ``height`` image."""
+    x0, y0, x1, y1 = coords
+    if not (0 <= x0 <= x1 < width and 0 <= y0 <= y1 < height):
+        raise DatasetError(
+            f"{where}: box {list(coords)} (inclusive pixels) is empty or outside the "
+            f"{width}x{height} image"
+        )
+    return Box(x0, y0, x1, y1)

@@ -1,0 +1,158 @@
+"""Reader for a JSON box manifest such as ``../shared/images/boxes.json``.
+
+Format::
+
+    {"images": [
+        {"file": "cat_dog_1.jpg", "width": 500, "height": 313,
+         "objects": [{"name": "kitten", "classes": [281, 282, 285],
+                      "box": [80, 70, 245, 305]}, ...]},
+        ...]}
+
+``file`` is relative to the manifest's folder; ``classes`` are the ImageNet-1k
+indices accepted for the object; ``name`` is optional; ``difficult`` optional.
+
+Box convention: the boxes were drawn by hand and their far edges reach the
+image size (``x1 = 640`` on a 640-pixel-wide image), so ``x1``/``y1`` are read
+as *exclusive* far edges (one past the last pixel) with
+:meth:`Box.from_exclusive`, then clipped to the image. A box that starts
+outside the image, ends beyond its size or is empty is an error.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from thinktwice.errors import DatasetError
+from thinktwice.evaluation.datasets.base import Dataset, GroundTruth, Sample, check_split
+from thinktwice.localization.boxes import Box
+
+NUM_CLASSES = 1000
+
+
+def is_manifest(path: Path) -> bool:
+    """Whether ``path`` is a JSON file (a candidate manifest)."""
+    return path.is_file() and path.suffix.lower() == ".json"
+
+
+class ManifestDataset(Dataset):
+    """Images and boxes listed in a JSON manifest; no splits."""
+
+    splits = ()
+
+    def __init__(
+        self,
+        path: str | Path,
+        split: str | None = None,
+        name: str | None = None,
+        num_classes: int = NUM_CLASSES,
+    ):
+        self.path = Path(path)
+        self.name = name or f"{self.path.parent.name}/{self.path.name}"
+        check_split(split, self.splits, self.name)
+        self.split = None
+        self._samples = tuple(_read_manifest(self.path, num_classes))
+
+    def __len__(self) -> int:
+        return len(self._samples)
+
+    def _load(self, index: int) -> Sample:
+        return self._samples[index]
+
+    @property
+    def image_ids(self) -> tuple[str, ...]:
+        return tuple(sample.image_id for sample in self._samples)
+
+
+def _read_manifest(path: Path, num_classes: int) -> list[Sample]:
+    if not path.is_file():
+        raise DatasetError(f"box manifest not found: {path}")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as error:
+        raise DatasetError(f"cannot read {path}: {error}") from error
+    except json.JSONDecodeError as error:
+        raise DatasetError(f"{path}:{error.lineno}: not valid JSON ({error.msg})") from error
+    images = data.get("images") if isinstance(data, dict) else None
+    if not isinstance(images, list):
+        raise DatasetError(f"{path}: expected an object with an 'images' list")
+    samples = [_parse_image(path, entry, i, num_classes) for i, entry in enumerate(images)]
+    ids = [sample.image_id for sample in samples]
+    duplicates = sorted({i for i in ids if ids.count(i) > 1})
+    if duplicates:
+        raise DatasetError(f"{path}: images listed more than once: {', '.join(duplicates)}")
+    return samples
+
+
+def _parse_image(path: Path, entry: Any, index: int, num_classes: int) -> Sample:
+    where = f"{path}: images[{index}]"
+    if not isinstance(entry, dict):
+        raise DatasetError(f"{where} is not an object")
+    file_name = entry.get("file")
+    if not isinstance(file_name, str) or not file_name:
+        raise DatasetError(f"{where}: missing 'file'")
+    where = f"{path}: image {file_name!r}"
+    width = _positive_int(entry.get("width"), where, "width")
+    height = _positive_int(entry.get("height"), where, "height")
+    objects = entry.get("objects")
+    if not isinstance(objects, list):
+        raise DatasetError(f"{where}: missing 'objects' list")
+    parsed = tuple(
+        _parse_object(obj, f"{where} objects[{i}]", width, height, num_classes)
+        for i, obj in enumerate(objects)
+    )
+    return Sample(
+        image_id=Path(file_name).stem,
+        path=path.parent / file_name,
+        width=width,
+        height=height,
+        objects=parsed,
+    )
+
+
+def _parse_object(obj: Any, where: str, width: int, height: int, num_classes: int) -> GroundTruth:
+    if not isinstance(obj, Mapping):
+        raise DatasetError(f"{where} is not an object")
+    classes = obj.get("classes")
+    if not isinstance(classes, list) or not all(_is_int(c) for c in classes):
+        raise DatasetError(f"{where}: 'classes' must be a list of class indices")
+    bad = [c for c in classes if not 0 <= c < num_classes]
+    if bad:
+        raise DatasetError(f"{where}: class indices {bad} outside 0..{num_classes - 1}")
+    box = _exclusive_box(obj.get("box"), where, width, height)
+    name = obj.get("name")
+    return GroundTruth(
+        classes=frozenset(classes),
+        box=box,
+        difficult=bool(obj.get("difficult", False)),
+        names=(name,) if isinstance(name, str) else (),
+    )
+
+
+def _exclusive_box(raw: Any, where: str, width: int, height: int) -> Box:
+    """A manifest box [x0, y0, x1, y1] with exclusive far edges, checked and clipped."""
+    if not isinstance(raw, list) or len(raw) != 4 or not all(_is_number(v) for v in raw):
+        raise DatasetError(f"{where}: 'box' must be four numbers [x0, y0, x1, y1]")
+    x0, y0, x1, y1 = raw
+    if not (0 <= x0 < x1 <= width and 0 <= y0 < y1 <= height):
+        raise DatasetError(
+            f"{where}: box {raw} (exclusive far edges) is empty or outside the "
+            f"{width}x{height} image"
+        )
+    return Box.from_exclusive(x0, y0, x1, y1).clip(width, height)
+
+
+def _positive_int(value: Any, where: str, what: str) -> int:
+    if not _is_int(value) or value <= 0:
+        raise DatasetError(f"{where}: {what} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)

@@ -1,0 +1,154 @@
+"""Reader for PASCAL VOC style data (a ``VOCdevkit/VOC2007``-like folder).
+
+Layout::
+
+    ROOT/Annotations/<id>.xml
+    ROOT/JPEGImages/<id>.jpg
+    ROOT/ImageSets/Main/<split>.txt     optional: one image id per line
+
+Splits are the ``ImageSets/Main/*.txt`` files whose name has no underscore
+(``train``, ``val``, ``trainval``, ``test``; the per-class lists such as
+``cat_train.txt`` are not splits). ``split=None`` reads every annotation file.
+
+Box convention: VOC corners are *1-based inclusive* pixel indices (the VOC
+devkit is MATLAB code; ``xmin = 1`` is the first column), so every corner is
+shifted by -1 to the library's 0-based inclusive boxes. A box outside
+``1..width`` x ``1..height`` is an error. The ``<difficult>`` flag is kept.
+
+VOC classes are not ImageNet classes: pass ``class_map`` (VOC name -> the
+ImageNet-1k indices that count as that class) to fill ``GroundTruth.classes``;
+objects whose name is not in the map, or every object when there is no map,
+get empty ``classes``. The VOC name is always kept in ``GroundTruth.names``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from thinktwice.errors import DatasetError
+from thinktwice.evaluation.datasets.base import (
+    Dataset,
+    GroundTruth,
+    Sample,
+    check_split,
+    inclusive_box,
+)
+from thinktwice.evaluation.datasets.voc_xml import RawObject, read_voc_xml
+
+ANNOTATIONS = "Annotations"
+IMAGES = "JPEGImages"
+SPLITS_DIR = Path("ImageSets") / "Main"
+IMAGE_SUFFIX = ".jpg"
+NUM_CLASSES = 1000
+
+
+def is_voc_root(root: Path) -> bool:
+    """Whether ``root`` has the VOC Annotations/ and JPEGImages/ folders."""
+    return (root / ANNOTATIONS).is_dir() and (root / IMAGES).is_dir()
+
+
+def voc_splits(root: Path) -> tuple[str, ...]:
+    """The split names listed under ImageSets/Main (per-class lists excluded)."""
+    folder = root / SPLITS_DIR
+    if not folder.is_dir():
+        return ()
+    return tuple(sorted(p.stem for p in folder.glob("*.txt") if "_" not in p.stem))
+
+
+class VocDataset(Dataset):
+    """PASCAL VOC images with boxes, ``difficult`` flags and optional ImageNet classes."""
+
+    def __init__(
+        self,
+        root: str | Path,
+        split: str | None = None,
+        class_map: Mapping[str, Iterable[int]] | None = None,
+        name: str | None = None,
+    ):
+        self.root = Path(root)
+        self.name = name or self.root.name
+        if not self.root.is_dir():
+            raise DatasetError(f"VOC folder not found: {self.root}")
+        if not is_voc_root(self.root):
+            raise DatasetError(
+                f"{self.root} is not a VOC folder: expected {ANNOTATIONS}/ and {IMAGES}/"
+            )
+        self.splits = voc_splits(self.root)
+        check_split(split, self.splits, self.name)
+        self.split = split
+        self._class_map = _check_class_map(class_map or {})
+        self._ids = _split_ids(self.root, split) if split else _all_ids(self.root)
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    @property
+    def image_ids(self) -> tuple[str, ...]:
+        return self._ids
+
+    def _load(self, index: int) -> Sample:
+        image_id = self._ids[index]
+        path = self.root / ANNOTATIONS / f"{image_id}.xml"
+        raw = read_voc_xml(path)
+        image = self.root / IMAGES / f"{image_id}{IMAGE_SUFFIX}"
+        if not image.is_file():
+            raise DatasetError(f"{path}: image {image} not found")
+        objects = tuple(
+            self._object(obj, raw.width, raw.height, f"{path}: object {i + 1} ({obj.name})")
+            for i, obj in enumerate(raw.objects)
+        )
+        return Sample(image_id, image, raw.width, raw.height, objects)
+
+    def _object(self, obj: RawObject, width: int, height: int, where: str) -> GroundTruth:
+        xmin, ymin, xmax, ymax = (v - 1 for v in obj.coords)  # 1-based -> 0-based
+        box = inclusive_box((xmin, ymin, xmax, ymax), width, height, where)
+        return GroundTruth(
+            classes=self._class_map.get(obj.name, frozenset()),
+            box=box,
+            difficult=obj.difficult,
+            names=(obj.name,),
+        )
+
+
+def _check_class_map(class_map: Mapping[str, Iterable[int]]) -> dict[str, frozenset[int]]:
+    checked: dict[str, frozenset[int]] = {}
+    for voc_name, indices in class_map.items():
+        values = frozenset(indices)
+        bad = sorted(
+            v
+            for v in values
+            if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v < NUM_CLASSES
+        )
+        if bad:
+            raise DatasetError(
+                f"class_map[{voc_name!r}]: {bad} are not ImageNet class indices 0..999"
+            )
+        checked[voc_name] = values
+    return checked
+
+
+def _all_ids(root: Path) -> tuple[str, ...]:
+    ids = tuple(sorted(p.stem for p in (root / ANNOTATIONS).glob("*.xml")))
+    if not ids:
+        raise DatasetError(f"no .xml annotation files in {root / ANNOTATIONS}")
+    return ids
+
+
+def _split_ids(root: Path, split: str) -> tuple[str, ...]:
+    path = root / SPLITS_DIR / f"{split}.txt"
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as error:
+        raise DatasetError(f"cannot read {path}: {error}") from error
+    ids: list[str] = []
+    for line_number, line in enumerate(lines, start=1):
+        tokens = line.split()
+        if not tokens:
+            continue
+        if len(tokens) != 1:
+            raise DatasetError(f"{path}:{line_number}: expected one image id, got {line!r}")
+        if not (root / ANNOTATIONS / f"{tokens[0]}.xml").is_file():
+            raise DatasetError(f"{path}:{line_number}: no annotation {ANNOTATIONS}/{tokens[0]}.xml")
+        ids.append(tokens[0])
+    return tuple(ids)

@@ -1,0 +1,220 @@
+"""``explain``: saliency for (image, class) pairs, from photos, in one call.
+
+It turns what a user has (paths, PIL images or tensors; class indices, names,
+``"top1"``/``"top5"``) into a batch of (image, class) pairs, runs one method
+over them in batches, and returns every map with its provenance.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Union
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from tqdm.auto import tqdm
+
+from thinktwice.attribution import METHODS, Attribution
+from thinktwice.errors import TargetError
+from thinktwice.io.images import load_image
+from thinktwice.models.classifier import Classifier
+
+ImageLike = Union[str, Path, Image.Image, np.ndarray, torch.Tensor]
+TargetSpec = Union[int, str]
+TOP_K = {"top1": 1, "top5": 5}
+
+
+@dataclass
+class Explanation(Attribution):
+    """An :class:`Attribution` for pairs built from several images.
+
+    ``image_index[n]`` says which input image pair n explains, ``sources`` names
+    the images, ``inputs`` holds them as the model saw them ([images, 3, H, W]).
+    """
+
+    image_index: torch.Tensor = field(default_factory=lambda: torch.zeros(0, dtype=torch.long))
+    sources: list[str] = field(default_factory=list)
+    class_names: list[str] = field(default_factory=list)
+    inputs: torch.Tensor | None = field(default=None, repr=False)
+
+
+def explain(
+    model: Classifier,
+    images: ImageLike | Sequence[ImageLike],
+    targets: TargetSpec | Sequence[TargetSpec | Sequence[TargetSpec]] = "top1",
+    method: str = "feedback",
+    *,
+    batch_size: int = 16,
+    progress: bool | None = None,
+    **options: Any,
+) -> Explanation:
+    """Saliency of ``model`` for each (image, class) pair.
+
+    ``images``: one image or a list (paths, PIL images, HxWx3 uint8 arrays, or
+    [3, H, W] / [N, 3, H, W] tensors in [0, 1]). ``targets``: for one image, a
+    class or a list of classes; for a list of images, one entry per image (each
+    a class or a list of classes), or a single class for all. A class is an
+    index, a name (``"tabby"``), ``"top1"`` or ``"top5"``. ``options`` go to the
+    method (for ``feedback``: ``solver``, ``layers``, ``max_iter``, ...).
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of: {', '.join(METHODS)}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    inputs, sources, single = _prepare_images(model, images)
+    per_image = _targets_per_image(targets, len(inputs), single)
+    pairs = _resolve_pairs(model, inputs, per_image)
+    attributor = METHODS[method](model, **options)
+    parts = [
+        attributor.attribute(inputs[index], classes)
+        for index, classes in _batches(pairs, batch_size, progress, method)
+    ]
+    return _concatenate(parts, pairs, inputs, sources, model, method)
+
+
+def _prepare_images(
+    model: Classifier, images: ImageLike | Sequence[ImageLike]
+) -> tuple[torch.Tensor, list[str], bool]:
+    """Every image as the model's input ([N, 3, H, W] in [0, 1]) with a name for each."""
+    single = not isinstance(images, (list, tuple)) and not (
+        isinstance(images, torch.Tensor) and images.dim() == 4
+    )
+    items = [images] if single else list(images)
+    if not items:
+        raise ValueError("no images given")
+    tensors, sources = [], []
+    for position, item in enumerate(items):
+        tensors.append(_as_input(model, item))
+        sources.append(str(item) if isinstance(item, (str, Path)) else f"image {position}")
+    return torch.stack(tensors), sources, single
+
+
+def _as_input(model: Classifier, item: ImageLike) -> torch.Tensor:
+    if isinstance(item, (str, Path)):
+        return model.preprocess(load_image(item))
+    if isinstance(item, Image.Image):
+        return model.preprocess(item)
+    if isinstance(item, np.ndarray):
+        return model.preprocess(Image.fromarray(np.ascontiguousarray(item)))
+    if isinstance(item, torch.Tensor):
+        if item.dim() != 3 or item.shape[0] != 3:
+            raise ValueError(f"an image tensor must be [3, H, W], got {tuple(item.shape)}")
+        tensor = item.detach().float()
+        if tuple(tensor.shape[-2:]) != model.input_size:
+            tensor = F.interpolate(
+                tensor[None], size=model.input_size, mode="bilinear", antialias=True
+            )[0]
+        return tensor
+    raise TypeError(f"cannot read an image from {type(item).__name__}")
+
+
+def _targets_per_image(
+    targets: TargetSpec | Sequence[TargetSpec | Sequence[TargetSpec]], count: int, single: bool
+) -> list[list[TargetSpec]]:
+    """One list of class specs per image."""
+    if isinstance(targets, (int, str)):
+        return [[targets] for _ in range(count)]
+    entries = list(targets)
+    if single:
+        return [_as_spec_list(entries)]
+    if len(entries) != count:
+        raise TargetError(
+            f"got {len(entries)} target entries for {count} images; give one entry per image "
+            "(a class or a list of classes), or one class for all"
+        )
+    return [_as_spec_list(entry) for entry in entries]
+
+
+def _as_spec_list(entry: TargetSpec | Sequence[TargetSpec]) -> list[TargetSpec]:
+    if isinstance(entry, (int, str)):
+        return [entry]
+    specs = list(entry)
+    if not specs:
+        raise TargetError("an image was given an empty list of targets")
+    return specs
+
+
+def _resolve_pairs(
+    model: Classifier, inputs: torch.Tensor, per_image: list[list[TargetSpec]]
+) -> list[tuple[int, int]]:
+    """(image index, class index) pairs; ``top1``/``top5`` use one batched prediction."""
+    ranked = None
+    if any(isinstance(s, str) and s.lower() in TOP_K for specs in per_image for s in specs):
+        with torch.no_grad():
+            model.eval()
+            ranked = model(inputs).topk(max(TOP_K.values()), dim=1).indices
+    pairs: list[tuple[int, int]] = []
+    for image, specs in enumerate(per_image):
+        for spec in specs:
+            if isinstance(spec, str) and spec.lower() in TOP_K:
+                assert ranked is not None
+                classes = ranked[image, : TOP_K[spec.lower()]].tolist()
+            else:
+                classes = [model.classes.lookup(spec)]
+            pairs.extend((image, c) for c in classes if (image, c) not in pairs)
+    return pairs
+
+
+def _batches(
+    pairs: list[tuple[int, int]], batch_size: int, progress: bool | None, method: str
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """(image indices, classes) for each batch of pairs, with a progress bar on long runs."""
+    starts = range(0, len(pairs), batch_size)
+    show = progress if progress is not None else (len(starts) > 1 and sys.stderr.isatty())
+    for start in tqdm(starts, desc=method, unit="batch", disable=not show):
+        chunk = pairs[start : start + batch_size]
+        yield (
+            torch.tensor([i for i, _ in chunk], dtype=torch.long),
+            torch.tensor([c for _, c in chunk], dtype=torch.long),
+        )
+
+
+def _pad_passes(values: torch.Tensor, passes: int) -> torch.Tensor:
+    """Repeat the last pass so batches that stopped earlier line up (their values stay)."""
+    if values.shape[0] == passes:
+        return values
+    tail = values[-1:].expand(passes - values.shape[0], *values.shape[1:])
+    return torch.cat([values, tail])
+
+
+def _merge_details(parts: list[Attribution], passes: int) -> dict[str, Any]:
+    """Per-batch details joined: tensors have the pair axis last (and passes first if 2-D+)."""
+    merged: dict[str, Any] = {}
+    for key, first in parts[0].details.items():
+        values = [part.details[key] for part in parts]
+        if isinstance(first, torch.Tensor):
+            if first.dim() >= 2:
+                values = [_pad_passes(v, passes) for v in values]
+            merged[key] = torch.cat(values, dim=-1)
+        else:
+            merged[key] = first
+    return merged
+
+
+def _concatenate(
+    parts: list[Attribution],
+    pairs: list[tuple[int, int]],
+    inputs: torch.Tensor,
+    sources: list[str],
+    model: Classifier,
+    method: str,
+) -> Explanation:
+    passes = max(part.scores.shape[0] for part in parts)
+    templates = [part.template for part in parts]
+    return Explanation(
+        saliency=torch.cat([part.saliency for part in parts]),
+        template=None if templates[0] is None else torch.cat(templates),  # type: ignore[arg-type]
+        scores=torch.cat([_pad_passes(part.scores, passes) for part in parts], dim=1),
+        targets=torch.tensor([c for _, c in pairs], dtype=torch.long),
+        method=method,
+        details=_merge_details(parts, passes),
+        image_index=torch.tensor([i for i, _ in pairs], dtype=torch.long),
+        sources=sources,
+        class_names=[model.classes.name(c) for _, c in pairs],
+        inputs=inputs,
+    )

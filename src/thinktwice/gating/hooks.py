@@ -1,0 +1,81 @@
+"""Installing a rule at every gate site, for the duration of a ``with`` block.
+
+Like zennit's composites: hooks go in on ``__enter__`` and come out on
+``__exit__``, also when the block raises, so the user's model is never left
+changed. In-place activations are switched to out-of-place while the hooks are
+in (a rule needs a module's input and output as distinct tensors) and switched
+back afterwards, and the model is kept in eval mode.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Protocol
+
+import torch
+from torch import nn
+
+from thinktwice.gating.sites import GateSite
+
+
+class SiteRule(Protocol):
+    """What to do at a gate site: return the tensor the rest of the network sees."""
+
+    def apply(
+        self, site: GateSite, module: nn.Module, inputs: torch.Tensor, output: torch.Tensor
+    ) -> torch.Tensor: ...
+
+
+class _CallCounter:
+    """Maps each call of a module during one forward pass to its :class:`GateSite`."""
+
+    def __init__(self, sites: Sequence[GateSite]):
+        self.by_call = {(site.name, site.call): site for site in sites}
+        self.calls: dict[str, int] = {}
+
+    def reset(self, *_args: object) -> None:
+        self.calls.clear()
+
+    def next_site(self, name: str) -> GateSite | None:
+        call = self.calls.get(name, 0)
+        self.calls[name] = call + 1
+        return self.by_call.get((name, call))
+
+
+@contextmanager
+def rules_installed(
+    model: nn.Module, sites: Sequence[GateSite], rule: SiteRule
+) -> Iterator[nn.Module]:
+    """Within the block, every forward of ``model`` applies ``rule`` at each of ``sites``."""
+    modules = dict(model.named_modules())
+    counter = _CallCounter(sites)
+    handles = [model.register_forward_pre_hook(counter.reset)]
+    inplace_flags: dict[nn.Module, bool] = {}
+    training = {module: module.training for module in model.modules()}
+    try:
+        for name in {site.name for site in sites}:
+            module = modules[name]
+            if getattr(module, "inplace", False):
+                inplace_flags[module] = True
+                module.inplace = False
+            handles.append(module.register_forward_hook(_site_hook(name, counter, rule)))
+        model.eval()
+        yield model
+    finally:
+        for handle in handles:
+            handle.remove()
+        for module, flag in inplace_flags.items():
+            module.inplace = flag
+        for module, was_training in training.items():
+            module.training = was_training
+
+
+def _site_hook(name: str, counter: _CallCounter, rule: SiteRule):
+    def hook(module: nn.Module, inputs: tuple, output: torch.Tensor) -> torch.Tensor | None:
+        site = counter.next_site(name)
+        if site is None or not isinstance(output, torch.Tensor):
+            return None  # not a selected call, or a pool that also returns its indices
+        return rule.apply(site, module, inputs[0], output)
+
+    return hook

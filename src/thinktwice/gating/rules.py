@@ -1,0 +1,200 @@
+"""What happens at a gate site: the feedback gate, modified backward rules, freezing.
+
+* :class:`GateRule` multiplies each site's output by its gate ``h`` (Eq. 4 with
+  the feedback variable of section 3.3) and records, per site, the activation
+  and the gradient of the target score that reaches it; solvers read both.
+* :class:`BackwardRule` keeps the forward pass and replaces the gradient through
+  each activation (deconvnet, guided backprop).
+* Freezing (:meth:`GateRule.freeze`) fixes every activation's on/off pattern and
+  every pool's selection, so the gated network becomes exactly affine in the
+  image: ``S_c(I) = T_c . I + b`` (Eq. 8) for any ``I``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from thinktwice.gating.sites import GateSite
+
+GradRule = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def helpful(grad: torch.Tensor, activation: torch.Tensor) -> torch.Tensor:
+    """Where opening a gate raises the score: ``dS/dh > 0``, or ``dS/dy > 0`` where ``y == 0``.
+
+    ``dS/dh = dS/dy * a``; for the non-negative outputs of ReLU and pools its sign
+    is that of ``dS/dy`` (the paper's ``1[dS/dx > 0]``), which also decides units
+    that are off now but could turn on.
+    """
+    return torch.where(activation < 0, -grad, grad) > 0
+
+
+@dataclass
+class SiteState:
+    """Per-site tensors of the latest pass, one row per (image, class) pair."""
+
+    gate: torch.Tensor | None = None  # None: open; else bool (hard) or float in [0, 1]
+    activation: torch.Tensor | None = None  # output before the gate (detached)
+    grad: torch.Tensor | None = None  # dS/dy at the gated output, from the last backward
+    decided: torch.Tensor | None = None  # gate chosen during a recursive backward
+    module: nn.Module | None = None
+    inputs: torch.Tensor | None = None  # recorded only while freezing
+    frozen: Callable[[torch.Tensor], torch.Tensor] | None = None
+
+
+class _Gate(torch.autograd.Function):
+    """``y = a * h``; its backward records ``dS/dy`` and may choose the gate on the way down."""
+
+    @staticmethod
+    def forward(ctx, activation, gate, state, decide):  # type: ignore[override]
+        ctx.state, ctx.decide = state, decide
+        ctx.save_for_backward(gate)
+        return activation * gate
+
+    @staticmethod
+    def backward(ctx, grad):  # type: ignore[override]
+        (gate,) = ctx.saved_tensors
+        state: SiteState = ctx.state
+        state.grad = grad.detach()
+        if ctx.decide is not None:
+            gate = state.decided = ctx.decide(grad.detach(), state.activation)
+        return grad * gate, None, None, None
+
+
+class GateRule:
+    """Feedback gates at every site; ``states[site.key]`` holds each site's tensors.
+
+    With ``recursive=True`` the backward pass decides each site's next gate as the
+    gradient passes through it and sends the gradient below through the new gate:
+    the layer-by-layer top-down variant.
+    """
+
+    def __init__(
+        self,
+        sites: list[GateSite],
+        *,
+        recursive: bool = False,
+        gated: set[str] | None = None,
+    ):
+        self.sites = sites
+        self.states = {site.key: SiteState() for site in sites}
+        self.gated = set(self.states) if gated is None else set(gated)
+        self.recursive = recursive
+        self.recording_inputs = False
+
+    def apply(
+        self, site: GateSite, module: nn.Module, inputs: torch.Tensor, output: torch.Tensor
+    ) -> torch.Tensor:
+        state = self.states[site.key]
+        state.module = module
+        if self.recording_inputs:
+            state.inputs = inputs.detach()
+        if state.frozen is not None:
+            output = state.frozen(inputs)
+        state.activation = output.detach()
+        gate = state.gate if state.gate is not None else output.new_ones(())
+        decide = helpful if self.recursive and site.key in self.gated else None
+        return _Gate.apply(output, gate, state, decide)
+
+    def set_gates(self, gates: dict[str, torch.Tensor | None]) -> None:
+        for key, gate in gates.items():
+            self.states[key].gate = gate
+
+    def gates(self) -> dict[str, torch.Tensor | None]:
+        """The gates of the gated sites (None: all open)."""
+        return {key: self.states[key].gate for key in self.states if key in self.gated}
+
+    def freeze(self) -> None:
+        """Fix the activation patterns and pool selections of the last recorded pass.
+
+        Call after a forward made with ``recording_inputs = True``.
+        """
+        for key, state in self.states.items():
+            if state.inputs is None or state.module is None:
+                raise RuntimeError(f"site {key} has no recorded input; run a forward first")
+            state.frozen = _frozen_map(state.module, state.inputs)
+            state.inputs = None
+        self.recording_inputs = False
+
+    def unfreeze(self) -> None:
+        """Let every site follow its input again."""
+        for state in self.states.values():
+            state.frozen = None
+
+
+def _frozen_map(
+    module: nn.Module, reference: torch.Tensor
+) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The affine map that ``module`` is around ``reference`` (exact for piecewise-linear units)."""
+    if isinstance(module, nn.modules.pooling._MaxPoolNd | nn.modules.pooling._AdaptiveMaxPoolNd):
+        indices = _pool_indices(module, reference)
+        return lambda x: x.flatten(2).gather(2, indices.flatten(2)).view(indices.shape)
+    slope = local_slope(module, reference)
+    offset = module.forward(reference).detach() - slope * reference
+    return lambda x: slope * x + offset
+
+
+def local_slope(module: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
+    """Elementwise derivative of an elementwise activation module at ``inputs``.
+
+    Calls ``module.forward`` directly so that no hook (ours included) runs.
+    """
+    with torch.enable_grad():
+        x = inputs.detach().requires_grad_(True)
+        (slope,) = torch.autograd.grad(module.forward(x).sum(), x)
+    return slope
+
+
+def _pool_indices(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Which input element each output of a max-pool selects (flat per channel)."""
+    dims = x.dim() - 2
+    if isinstance(module, nn.modules.pooling._AdaptiveMaxPoolNd):
+        pool = {1: F.adaptive_max_pool1d, 2: F.adaptive_max_pool2d, 3: F.adaptive_max_pool3d}[dims]
+        return pool(x, module.output_size, return_indices=True)[1]
+    pool = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}[dims]
+    return pool(
+        x,
+        module.kernel_size,
+        module.stride,
+        module.padding,
+        module.dilation,
+        ceil_mode=module.ceil_mode,
+        return_indices=True,
+    )[1]
+
+
+class _ReplaceBackward(torch.autograd.Function):
+    """Forward returns the module's output; backward sends ``rule(grad, input)`` to the input."""
+
+    @staticmethod
+    def forward(ctx, inputs, output, rule):  # type: ignore[override]
+        ctx.rule = rule
+        ctx.save_for_backward(inputs)
+        return output.clone()
+
+    @staticmethod
+    def backward(ctx, grad):  # type: ignore[override]
+        (inputs,) = ctx.saved_tensors
+        return ctx.rule(grad, inputs), None, None
+
+
+class BackwardRule:
+    """Keep the forward pass; replace the gradient through each activation module.
+
+    ``rule(grad_output, module_input, module) -> grad_input``.
+    """
+
+    def __init__(self, rule: Callable[[torch.Tensor, torch.Tensor, nn.Module], torch.Tensor]):
+        self.rule = rule
+
+    def apply(
+        self, site: GateSite, module: nn.Module, inputs: torch.Tensor, output: torch.Tensor
+    ) -> torch.Tensor:
+        return _ReplaceBackward.apply(
+            inputs, output.detach(), lambda grad, x: self.rule(grad, x, module)
+        )
