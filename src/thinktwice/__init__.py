@@ -6,8 +6,17 @@ without box supervision.
 """
 
 from thinktwice.errors import ThinkTwiceError
+from thinktwice.explain import Explanation, explain
 from thinktwice.models import Classifier, list_models, load_model, wrap
 
 __version__ = "0.1.0"
 
-__all__ = ["Classifier", "ThinkTwiceError", "list_models", "load_model", "wrap"]
+__all__ = [
+    "Classifier",
+    "Explanation",
+    "ThinkTwiceError",
+    "explain",
+    "list_models",
+    "load_model",
+    "wrap",
+]

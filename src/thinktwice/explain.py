@@ -11,7 +11,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 import torch
@@ -24,8 +24,8 @@ from thinktwice.errors import TargetError
 from thinktwice.io.images import load_image
 from thinktwice.models.classifier import Classifier
 
-ImageLike = Union[str, Path, Image.Image, np.ndarray, torch.Tensor]
-TargetSpec = Union[int, str]
+ImageLike = str | Path | Image.Image | np.ndarray | torch.Tensor
+TargetSpec = int | str
 TOP_K = {"top1": 1, "top5": 5}
 
 
