@@ -34,6 +34,13 @@ def helpful(grad: torch.Tensor, activation: torch.Tensor) -> torch.Tensor:
     return torch.where(activation < 0, -grad, grad) > 0
 
 
+def _recursive_decision(current: torch.Tensor | None) -> GradRule:
+    """The gate chosen on the way down; a closed ``current`` gate stays closed if given."""
+    if current is None:
+        return helpful
+    return lambda grad, activation: helpful(grad, activation) & (current >= 0.5)
+
+
 @dataclass
 class SiteState:
     """Per-site tensors of the latest pass, one row per (image, class) pair."""
@@ -80,11 +87,13 @@ class GateRule:
         *,
         recursive: bool = False,
         gated: set[str] | None = None,
+        prune_only: bool = False,
     ):
         self.sites = sites
         self.states = {site.key: SiteState() for site in sites}
         self.gated = set(self.states) if gated is None else set(gated)
         self.recursive = recursive
+        self.prune_only = prune_only
         self.recording_inputs = False
 
     def apply(
@@ -98,7 +107,9 @@ class GateRule:
             output = state.frozen(inputs)
         state.activation = output.detach()
         gate = state.gate if state.gate is not None else output.new_ones(())
-        decide = helpful if self.recursive and site.key in self.gated else None
+        decide = None
+        if self.recursive and site.key in self.gated:
+            decide = _recursive_decision(state.gate if self.prune_only else None)
         return _Gate.apply(output, gate, state, decide)
 
     def set_gates(self, gates: dict[str, torch.Tensor | None]) -> None:

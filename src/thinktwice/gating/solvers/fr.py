@@ -20,8 +20,8 @@ class RecursivePruning(SelectivePruning):
     name = "fr"
     recursive = True
 
-    def __init__(self, max_iter: int = 10):
-        super().__init__(max_iter=max_iter, objective="score")
+    def __init__(self, max_iter: int = 10, prune_only: bool = False):
+        super().__init__(max_iter=max_iter, objective="score", prune_only=prune_only)
 
     def _decide(
         self, rule: GateRule, activations: dict[str, torch.Tensor]

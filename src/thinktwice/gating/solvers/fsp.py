@@ -3,6 +3,8 @@
 Each iteration: backward from the target score S_c; at every gate site set
 ``h = 1[dS_c/dy > 0]`` (open exactly the units whose output helps the class);
 re-forward with the new gates. Stop at a fixed point or after ``max_iter``.
+With ``prune_only=True`` a closed gate stays closed (selective *pruning* in the
+strict sense): the open set only shrinks, so the loop always reaches a fixed point.
 
 ``objective="evidence"`` maximises the image's own share of the score,
 ``T_c . (I - mean)``, instead of ``S_c``: a unit is kept when the part of its
@@ -39,13 +41,14 @@ class SelectivePruning:
     name = "fsp"
     recursive = False
 
-    def __init__(self, max_iter: int = 10, objective: str = "score"):
+    def __init__(self, max_iter: int = 10, objective: str = "score", prune_only: bool = False):
         if max_iter < 0:
             raise ValueError(f"max_iter must be >= 0, got {max_iter}")
         if objective not in OBJECTIVES:
             raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
         self.max_iter = max_iter
         self.objective = objective
+        self.prune_only = prune_only
 
     def solve(
         self,
@@ -59,7 +62,12 @@ class SelectivePruning:
         network's sites, which the evidence objective needs to linearise it."""
         gated = list(sites if gated is None else gated)
         installed = list(sites) if self.objective == "evidence" else gated
-        rule = GateRule(installed, recursive=self.recursive, gated={s.key for s in gated})
+        rule = GateRule(
+            installed,
+            recursive=self.recursive,
+            gated={s.key for s in gated},
+            prune_only=self.prune_only,
+        )
         scores, evidence, fractions = [], [], []
         converged = torch.zeros(len(images), dtype=torch.bool)
         with rules_installed(classifier, installed, rule):
@@ -110,7 +118,17 @@ class SelectivePruning:
         self, rule: GateRule, activations: dict[str, torch.Tensor]
     ) -> dict[str, torch.Tensor]:
         """Open where the last backward says the unit's ``activations`` help the class."""
-        return {key: helpful(rule.states[key].grad, activations[key]) for key in rule.gated}
+        proposal = {key: helpful(rule.states[key].grad, activations[key]) for key in rule.gated}
+        return self._keep_closed(rule, proposal) if self.prune_only else proposal
+
+    @staticmethod
+    def _keep_closed(rule: GateRule, proposal: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Never reopen a gate that an earlier iteration closed."""
+        kept = {}
+        for key, new in proposal.items():
+            old = rule.states[key].gate
+            kept[key] = new if old is None else new & (old >= 0.5)
+        return kept
 
 
 def _changed(

@@ -1,0 +1,50 @@
+"""Shared fixtures: the real shipped model, real photos, and where the shared data lives."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+import thinktwice
+from thinktwice.io import load_image
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+SHARED = PROJECT_ROOT.parent / "shared"
+SHARED_IMAGES = SHARED / "images"
+TINY_IMAGENET = SHARED / "datasets" / "tiny-imagenet-val"
+
+
+def require_shared(path: Path = SHARED) -> Path:
+    """Skip (saying why) only when the shared data folder is absent, as in a user's clone."""
+    if not path.exists():
+        pytest.skip(f"{path} is absent (a clone without the shared data); this test needs it")
+    return path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _threads() -> None:
+    torch.set_num_threads(2)
+
+
+@pytest.fixture(scope="session")
+def lite0() -> thinktwice.Classifier:
+    """The shipped EfficientNet-Lite0 with its ImageNet weights."""
+    return thinktwice.load_model("efficientnet_lite0")
+
+
+@pytest.fixture(scope="session")
+def two_object_photos() -> dict:
+    """The manifest of the paper's two-object photos (cat+dog, elephant+zebra)."""
+    require_shared(SHARED_IMAGES)
+    return json.loads((SHARED_IMAGES / "boxes.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def cat_dog(lite0, two_object_photos) -> tuple[torch.Tensor, dict]:
+    """cat_dog_1.jpg as model input, with its manifest entry."""
+    entry = two_object_photos["images"][0]
+    image = load_image(SHARED_IMAGES / entry["file"])
+    return lite0.preprocess(image), entry

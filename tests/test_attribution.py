@@ -1,0 +1,103 @@
+"""The saliency methods against captum, an independent implementation, on the real model."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+from torch import nn
+
+from thinktwice.attribution import METHODS
+from thinktwice.errors import TargetError
+
+captum_attr = pytest.importorskip("captum.attr")
+
+EGYPTIAN_CAT, ESPRESSO, GOLDEN_RETRIEVER, TIGER_CAT = 285, 967, 207, 282
+
+
+class _ReLU6SeenByCaptum(nn.ReLU):
+    """ReLU6 under a ReLU class name: captum's guided/deconv rules hook ``nn.ReLU`` only."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.relu6(x)
+
+
+def _captum_view(model: nn.Module) -> nn.Module:
+    """A copy of ``model`` whose ReLU6 modules captum recognises; the function is unchanged."""
+    clone = copy.deepcopy(model)
+    for module in clone.modules():
+        for name, child in module.named_children():
+            if isinstance(child, nn.ReLU6):
+                setattr(module, name, _ReLU6SeenByCaptum())
+    return clone
+
+
+@pytest.fixture(scope="module")
+def batch(lite0, cat_dog) -> tuple[torch.Tensor, torch.Tensor]:
+    """Real photos and noise, each row with its own target class."""
+    image, _ = cat_dog
+    torch.manual_seed(0)
+    images = torch.stack([image, image, torch.rand(3, 224, 224)])
+    return images, torch.tensor([TIGER_CAT, GOLDEN_RETRIEVER, ESPRESSO])
+
+
+def _close(ours: torch.Tensor, reference: torch.Tensor) -> None:
+    scale = reference.abs().max()
+    assert scale > 0
+    torch.testing.assert_close(ours, reference, rtol=0, atol=1e-5 * float(scale))
+
+
+def test_gradient_matches_captum_saliency(lite0, batch):
+    images, targets = batch
+    ours = METHODS["gradient"](lite0).attribute(images, targets)
+    reference = captum_attr.Saliency(lite0).attribute(images, target=targets, abs=False)
+    _close(ours.template, reference)
+    _close(ours.saliency, reference.abs().amax(dim=1))
+
+
+def test_deconvnet_matches_captum_deconvolution(lite0, batch):
+    images, targets = batch
+    ours = METHODS["deconvnet"](lite0).attribute(images, targets)
+    reference = captum_attr.Deconvolution(_captum_view(lite0)).attribute(images, target=targets)
+    _close(ours.template, reference)
+
+
+def test_guided_backprop_matches_captum(lite0, batch):
+    images, targets = batch
+    ours = METHODS["guided_backprop"](lite0).attribute(images, targets)
+    reference = captum_attr.GuidedBackprop(_captum_view(lite0)).attribute(images, target=targets)
+    _close(ours.template, reference)
+
+
+def test_gradcam_matches_captum_layer_gradcam_upsampled(lite0, batch):
+    images, targets = batch
+    ours = METHODS["gradcam"](lite0).attribute(images, targets)
+    layer = dict(lite0.named_modules())["network._head_act"]
+    cam = captum_attr.LayerGradCam(lite0, layer).attribute(
+        images, target=targets, relu_attributions=True
+    )
+    reference = captum_attr.LayerAttribution.interpolate(cam, (224, 224), "bilinear")[:, 0]
+    assert ours.template is None
+    _close(ours.saliency, reference)
+
+
+def test_methods_leave_the_model_as_it_was(lite0, batch):
+    images, targets = batch
+    with torch.no_grad():
+        before = lite0(images)
+    for name in METHODS:
+        METHODS[name](lite0).attribute(images[:1], targets[:1])
+    assert all(not m._forward_hooks and not m._backward_hooks for m in lite0.modules())
+    with torch.no_grad():
+        torch.testing.assert_close(lite0(images), before)
+
+
+def test_bad_targets_are_clear_errors(lite0, batch):
+    images, _ = batch
+    with pytest.raises(TargetError, match="out of range"):
+        METHODS["gradient"](lite0).attribute(images, torch.tensor([0, 1, 1000]))
+    with pytest.raises(TargetError, match="one per image"):
+        METHODS["gradient"](lite0).attribute(images, [1, 2])
+    with pytest.raises(ValueError, match=r"\[N, 3, H, W\]"):
+        METHODS["gradient"](lite0).attribute(images[0], 1)
