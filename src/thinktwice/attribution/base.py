@@ -15,6 +15,8 @@ from typing import Any, ClassVar
 import torch
 
 from thinktwice.errors import TargetError
+from thinktwice.gating.hooks import frozen_parameters
+from thinktwice.gating.solvers.base import gated_pass
 from thinktwice.models.classifier import Classifier
 
 
@@ -83,10 +85,11 @@ def target_scores(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return logits.gather(1, targets.view(-1, 1)).squeeze(1)
 
 
-def input_gradient(model: torch.nn.Module, inputs: torch.Tensor, targets: torch.Tensor):
+def input_gradient(
+    model: torch.nn.Module, inputs: torch.Tensor, targets: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(scores [N], dS/dI [N, 3, H, W]) through whatever rules are installed on ``model``."""
-    with torch.enable_grad():
-        x = inputs.detach().requires_grad_(True)
-        scores = target_scores(model(x), targets)
-        (grad,) = torch.autograd.grad(scores.sum(), x)
-    return scores.detach(), grad
+    with frozen_parameters(model):
+        out = gated_pass(model, inputs, targets)
+    assert out.template is not None
+    return out.scores, out.template

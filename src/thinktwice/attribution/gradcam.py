@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from thinktwice.attribution.base import Attribution, AttributionMethod, target_scores
+from thinktwice.gating.hooks import frozen_parameters
 from thinktwice.gating.sites import find_sites
 
 
@@ -22,9 +23,15 @@ class GradCAM(AttributionMethod):
         layer_name = self.layer_name(inputs)
         layer = dict(self.model.named_modules())[layer_name]
         captured: list[torch.Tensor] = []
-        handle = layer.register_forward_hook(lambda _m, _i, out: captured.append(out))
+
+        def start_graph_here(_module, _inputs, output: torch.Tensor) -> torch.Tensor:
+            # Grad-CAM needs dS/dA only: the graph can start at the layer's output.
+            captured.append(output.detach().requires_grad_(True))
+            return captured[-1]
+
+        handle = layer.register_forward_hook(start_graph_here)
         try:
-            with torch.enable_grad():
+            with torch.enable_grad(), frozen_parameters(self.model):
                 self.model.eval()
                 scores = target_scores(self.model(inputs), targets)
                 (grads,) = torch.autograd.grad(scores.sum(), captured[-1])

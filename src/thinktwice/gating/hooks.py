@@ -44,10 +44,31 @@ class _CallCounter:
 
 
 @contextmanager
+def frozen_parameters(model: nn.Module) -> Iterator[nn.Module]:
+    """Within the block no parameter requires grad, so autograd records only what an
+    input gradient needs (no weight-gradient bookkeeping); restored on exit."""
+    flags = [(p, p.requires_grad) for p in model.parameters()]
+    try:
+        for parameter, _ in flags:
+            parameter.requires_grad_(False)
+        yield model
+    finally:
+        for parameter, flag in flags:
+            parameter.requires_grad_(flag)
+
+
+@contextmanager
 def rules_installed(
     model: nn.Module, sites: Sequence[GateSite], rule: SiteRule
 ) -> Iterator[nn.Module]:
-    """Within the block, every forward of ``model`` applies ``rule`` at each of ``sites``."""
+    """Within the block, every forward of ``model`` applies ``rule`` at each of ``sites``
+    (and parameters do not require grad, see :func:`frozen_parameters`)."""
+    with frozen_parameters(model), _hooks(model, sites, rule):
+        yield model
+
+
+@contextmanager
+def _hooks(model: nn.Module, sites: Sequence[GateSite], rule: SiteRule) -> Iterator[None]:
     modules = dict(model.named_modules())
     counter = _CallCounter(sites)
     handles = [model.register_forward_pre_hook(counter.reset)]
@@ -61,7 +82,7 @@ def rules_installed(
                 module.inplace = False
             handles.append(module.register_forward_hook(_site_hook(name, counter, rule)))
         model.eval()
-        yield model
+        yield
     finally:
         for handle in handles:
             handle.remove()

@@ -95,6 +95,11 @@ class GateRule:
         self.recursive = recursive
         self.prune_only = prune_only
         self.recording_inputs = False
+        # When set, the autograd graph starts at the lowest gated site: a backward then
+        # reaches every gate but not the image, which is all an intermediate pass needs.
+        self.graph_from_lowest_gate = False
+        self.graph_root: torch.Tensor | None = None
+        self._lowest_gate = next((s.key for s in sites if s.key in self.gated), None)
 
     def apply(
         self, site: GateSite, module: nn.Module, inputs: torch.Tensor, output: torch.Tensor
@@ -105,6 +110,8 @@ class GateRule:
             state.inputs = inputs.detach()
         if state.frozen is not None:
             output = state.frozen(inputs)
+        if self.graph_from_lowest_gate and site.key == self._lowest_gate:
+            output = self.graph_root = output.detach().requires_grad_(True)
         state.activation = output.detach()
         gate = state.gate if state.gate is not None else output.new_ones(())
         decide = None

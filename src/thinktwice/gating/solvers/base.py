@@ -59,18 +59,34 @@ class PassOutput:
 
 
 def gated_pass(
-    classifier: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor
+    classifier: torch.nn.Module,
+    images: torch.Tensor,
+    targets: torch.Tensor,
+    rule: GateRule | None = None,
+    *,
+    template: bool = True,
 ) -> PassOutput:
     """Forward with the installed gates, then backward from each pair's target score.
 
     The backward records ``dS/dy`` at every gate site (see :class:`GateRule`).
+    With ``template=False`` it stops at the lowest gate of ``rule`` and skips the
+    image gradient: cheaper, and enough to update the gates.
     """
     with torch.enable_grad():
-        x = images.detach().requires_grad_(True)
-        logits = classifier(x)
-        scores = logits.gather(1, targets.view(-1, 1)).squeeze(1)
-        (template,) = torch.autograd.grad(scores.sum(), x)
-    return PassOutput(scores=scores.detach(), template=template)
+        x = images.detach().requires_grad_(template)
+        if rule is not None:
+            rule.graph_from_lowest_gate = not template
+            rule.graph_root = None
+        try:
+            scores = classifier(x).gather(1, targets.view(-1, 1)).squeeze(1)
+        finally:
+            if rule is not None:
+                rule.graph_from_lowest_gate = False
+        root = x if template else (rule.graph_root if rule is not None else None)
+        if root is None:
+            raise ValueError("a pass without template needs a rule with a gated site")
+        (grad,) = torch.autograd.grad(scores.sum(), root)
+    return PassOutput(scores=scores.detach(), template=grad if template else None)
 
 
 def baseline_pass(

@@ -73,7 +73,10 @@ class SelectivePruning:
         with rules_installed(classifier, installed, rule):
             for iteration in range(self.max_iter + 1):
                 rule.recording_inputs = self.objective == "evidence"
-                out = gated_pass(classifier, images, targets)
+                # Only the last pass needs the image gradient; a recursive pass's
+                # gradient runs through gates not yet in the forward, so never use it.
+                last = iteration == self.max_iter and not self.recursive
+                out = gated_pass(classifier, images, targets, rule, template=last)
                 scores.append(out.scores)
                 fractions.append(open_fraction(rule, len(images)))
                 proposal, image_score = self._proposal(classifier, rule, targets)
@@ -83,11 +86,9 @@ class SelectivePruning:
                 if iteration == self.max_iter or bool(converged.all()):
                     break
                 rule.set_gates(proposal)
-            if self.recursive and not bool(converged.all()):
-                # The last backward sent gradients through gates not yet in the forward;
-                # the template must be the plain gradient at the final gates.
+            if out.template is None:  # the template at the final gates, plain gradient
                 rule.recursive = False
-                out = gated_pass(classifier, images, targets)
+                out = gated_pass(classifier, images, targets, rule, template=True)
         result = FeedbackResult(
             template=out.template,
             scores=torch.stack(scores),

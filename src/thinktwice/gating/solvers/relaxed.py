@@ -49,10 +49,11 @@ class RelaxedAscent:
         with rules_installed(classifier, gated, rule):
             stop = False
             for iteration in range(self.max_iter + 1):
-                out = gated_pass(classifier, images, targets)
+                last = stop or iteration == self.max_iter
+                out = gated_pass(classifier, images, targets, rule, template=last)
                 scores.append(out.scores)
                 fractions.append(open_fraction(rule, len(images)))
-                if stop or iteration == self.max_iter:
+                if last:
                     break
                 moved = torch.zeros(len(images))
                 for state in rule.states.values():
