@@ -45,7 +45,7 @@ def batch(lite0, cat_dog) -> tuple[torch.Tensor, torch.Tensor]:
 def _close(ours: torch.Tensor, reference: torch.Tensor) -> None:
     scale = reference.abs().max()
     assert scale > 0
-    torch.testing.assert_close(ours, reference, rtol=0, atol=1e-5 * float(scale))
+    torch.testing.assert_close(ours, reference, rtol=0, atol=1e-5 * float(scale.detach()))
 
 
 def test_gradient_matches_captum_saliency(lite0, batch):

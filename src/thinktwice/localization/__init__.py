@@ -1,5 +1,19 @@
 """Weakly supervised localization: from a saliency map to an object box."""
 
 from thinktwice.localization.boxes import Box, intersection, iou
+from thinktwice.localization.grabcut import grabcut_box, grabcut_seeds
+from thinktwice.localization.localize import BOX_METHODS, localize
+from thinktwice.localization.result import Localization
+from thinktwice.localization.threshold import threshold_box
 
-__all__ = ["Box", "intersection", "iou"]
+__all__ = [
+    "BOX_METHODS",
+    "Box",
+    "Localization",
+    "grabcut_box",
+    "grabcut_seeds",
+    "intersection",
+    "iou",
+    "localize",
+    "threshold_box",
+]

@@ -68,7 +68,9 @@ class Box:
 
         Pixel ``x`` covers ``[x, x + 1)``; the scaled box covers the scaled span.
         """
-        return Box.from_exclusive(self.x0 * sx, self.y0 * sy, (self.x1 + 1) * sx, (self.y1 + 1) * sy)
+        return Box.from_exclusive(
+            self.x0 * sx, self.y0 * sy, (self.x1 + 1) * sx, (self.y1 + 1) * sy
+        )
 
     def distance_to(self, x: float, y: float) -> float:
         """Euclidean distance from pixel (x, y) to the nearest pixel of the box (0 inside)."""

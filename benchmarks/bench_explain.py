@@ -1,0 +1,172 @@
+"""Speed of every saliency method, side by side in one run on the same batch.
+
+Prints (image, class) pairs per second for each method, feedback's cost as a
+multiple of ``gradient``, each baseline against captum's implementation, and the
+iterations feedback solvers take. Methods are timed in interleaved rounds and
+the median is kept, so a noisy machine slows all of them alike.
+
+    .venv/bin/python benchmarks/bench_explain.py [--batch 16] [--rounds 5]
+
+Targets: feedback <= 3x gradient per pair at batch 16; our baselines no slower
+than captum's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import statistics
+import time
+import warnings
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+
+import thinktwice
+from thinktwice.attribution import METHODS
+from thinktwice.attribution.feedback import DEFAULT_LAYERS, DEFAULT_OPTIONS, DEFAULT_SOLVER
+
+PHOTOS = ("chelsea", "coffee", "astronaut", "rocket", "motorcycle_left", "hubble_deep_field",
+          "retina", "cat")
+
+
+def photo_batch(model: thinktwice.Classifier, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``size`` (image, class) pairs: scikit-image's photos, each with its top-2 classes."""
+    import skimage.data
+
+    images = []
+    for name in PHOTOS:
+        array = getattr(skimage.data, name)()
+        if array.ndim == 2:
+            array = np.stack([array] * 3, axis=-1)
+        images.append(model.preprocess(Image.fromarray(array[..., :3])))
+    images_t = torch.stack(images)
+    with torch.no_grad():
+        top2 = model(images_t).topk(2, dim=1).indices
+    pairs = [(i, int(c)) for i in range(len(images)) for c in top2[i]]
+    pairs = (pairs * (size // len(pairs) + 1))[:size]
+    return images_t[[i for i, _ in pairs]], torch.tensor([c for _, c in pairs])
+
+
+class _ReLU6SeenByCaptum(nn.ReLU):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.relu6(x)
+
+
+def captum_view(model: nn.Module) -> nn.Module:
+    """ReLU6 modules under a class captum's guided/deconv rules hook (same function)."""
+    clone = copy.deepcopy(model)
+    for module in clone.modules():
+        for name, child in module.named_children():
+            if isinstance(child, nn.ReLU6):
+                setattr(module, name, _ReLU6SeenByCaptum())
+    return clone
+
+
+def runners(model, images, targets) -> dict[str, Callable[[], object]]:
+    """Every timed job: our methods, captum's baselines, feedback solvers."""
+    from captum.attr import (
+        Deconvolution,
+        GuidedBackprop,
+        LayerAttribution,
+        LayerGradCam,
+        Saliency,
+    )
+
+    view = captum_view(model)
+    layer = dict(model.named_modules())[model.gradcam_layer]
+
+    def captum_gradcam():
+        cam = LayerGradCam(model, layer).attribute(images, target=targets, relu_attributions=True)
+        return LayerAttribution.interpolate(cam, model.input_size, "bilinear")
+
+    jobs: dict[str, Callable[[], object]] = {
+        name: (lambda cls=cls: cls(model).attribute(images, targets))
+        for name, cls in METHODS.items()
+        if name != "feedback"
+    }
+    jobs["feedback"] = lambda: METHODS["feedback"](model).attribute(images, targets)
+    jobs["feedback fsp all x3"] = lambda: METHODS["feedback"](
+        model, solver="fsp", layers="all", max_iter=3
+    ).attribute(images, targets)
+    jobs["captum Saliency"] = lambda: Saliency(model).attribute(images, target=targets, abs=False)
+    jobs["captum Deconvolution"] = lambda: Deconvolution(view).attribute(images, target=targets)
+    jobs["captum GuidedBackprop"] = lambda: GuidedBackprop(view).attribute(images, target=targets)
+    jobs["captum LayerGradCam"] = captum_gradcam
+    return jobs
+
+
+def time_jobs(jobs: dict[str, Callable[[], object]], rounds: int) -> dict[str, float]:
+    """Median seconds per job over interleaved rounds (one warm-up round first)."""
+    samples: dict[str, list[float]] = {name: [] for name in jobs}
+    for round_index in range(rounds + 1):
+        for name, job in jobs.items():
+            start = time.perf_counter()
+            job()
+            if round_index:
+                samples[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def convergence(model, images, targets) -> list[str]:
+    """Iterations each solver takes on the batch (passes after the feedforward)."""
+    lines = []
+    for solver, options in [
+        ("fsp", {"layers": "all", "max_iter": 20}),
+        ("fsp", {"layers": "all", "max_iter": 20, "prune_only": True}),
+        ("fr", {"layers": "all", "max_iter": 20}),
+        (DEFAULT_SOLVER, {"layers": DEFAULT_LAYERS, **DEFAULT_OPTIONS}),
+    ]:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            result = METHODS["feedback"](model, solver=solver, **options).attribute(images, targets)
+        converged = result.details["converged"]
+        monotone = result.details["monotone"]
+        lines.append(
+            f"| {solver} {options} | {result.scores.shape[0] - 1} "
+            f"| {int(converged.sum())}/{len(converged)} | {int(monotone.sum())}/{len(monotone)} "
+            f"| {result.scores[0].mean():.1f} -> {result.scores[-1].mean():.1f} |"
+        )
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    warnings.filterwarnings("ignore", category=UserWarning)
+
+    model = thinktwice.load_model()
+    images, targets = photo_batch(model, args.batch)
+    seconds = time_jobs(runners(model, images, targets), args.rounds)
+
+    print(f"# bench_explain: {model.name}, batch {args.batch}, median of {args.rounds} rounds, "
+          f"{args.threads} threads\n")
+    print("| job | s / batch | pairs / s | x gradient |")
+    print("|---|---|---|---|")
+    for name, value in seconds.items():
+        print(f"| {name} | {value:.3f} | {args.batch / value:.1f} "
+              f"| {value / seconds['gradient']:.2f} |")
+    print("\n| ours vs captum | ours s | captum s | ours / captum |")
+    print("|---|---|---|---|")
+    for ours, theirs in [("gradient", "captum Saliency"), ("deconvnet", "captum Deconvolution"),
+                         ("guided_backprop", "captum GuidedBackprop"),
+                         ("gradcam", "captum LayerGradCam")]:
+        print(f"| {ours} | {seconds[ours]:.3f} | {seconds[theirs]:.3f} "
+              f"| {seconds[ours] / seconds[theirs]:.2f} |")
+    ratio = seconds["feedback"] / seconds["gradient"]
+    print(f"\nfeedback (default) per pair = {ratio:.2f}x gradient (target <= 3x): "
+          f"{'OK' if ratio <= 3 else 'MISSED'}")
+    print("\n| solver | iterations | converged | monotone | mean score first -> last |")
+    print("|---|---|---|---|---|")
+    print("\n".join(convergence(model, images, targets)))
+
+
+if __name__ == "__main__":
+    main()
