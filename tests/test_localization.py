@@ -83,7 +83,7 @@ def test_a_low_resolution_map_gives_a_box_in_original_pixels():
     small = cv2.resize(saliency, (7, 7), interpolation=cv2.INTER_AREA)
     result = grabcut_box(image, small)
     assert result.box is not None
-    assert 0 <= result.box.x0 and result.box.x1 < 500 and result.box.y1 < 313
+    assert result.box.x0 >= 0 and result.box.x1 < 500 and result.box.y1 < 313
     assert iou(result.box, truth) >= 0.7
     big = cv2.resize(saliency, (224, 224))
     assert iou(grabcut_box(image, big).box, truth) >= 0.8

@@ -33,6 +33,7 @@ class SpecificityRow:
     method: str
     own: float
     other: float  # the largest share inside another object's box
+    rival: float  # the largest share another object's class map puts inside this box
 
 
 def box_mass(saliency: torch.Tensor, box: Box, width: int, height: int) -> float:
@@ -85,9 +86,12 @@ def _rows(
 ) -> list[SpecificityRow]:
     rows = []
     boxes = [obj.box for obj in sample.objects]
-    for index, (target, smap) in enumerate(zip(targets, saliency, strict=True)):
-        shares = [box_mass(smap, box, sample.width, sample.height) for box in boxes]
-        others = [s for j, s in enumerate(shares) if j != index]
+    shares = [
+        [box_mass(smap, box, sample.width, sample.height) for box in boxes] for smap in saliency
+    ]
+    for index, target in enumerate(targets):
+        others = [s for j, s in enumerate(shares[index]) if j != index]
+        rivals = [row[index] for j, row in enumerate(shares) if j != index]
         rows.append(
             SpecificityRow(
                 image_id=sample.image_id,
@@ -95,8 +99,9 @@ def _rows(
                 class_index=target,
                 class_name=model.classes.name(target),
                 method=label,
-                own=shares[index],
+                own=shares[index][index],
                 other=max(others) if others else 0.0,
+                rival=max(rivals) if rivals else 0.0,
             )
         )
     return rows
@@ -105,19 +110,27 @@ def _rows(
 def markdown_table(rows: Sequence[SpecificityRow]) -> str:
     """Per-object rows and a per-method summary (mean shares, objects won)."""
     lines = [
-        "| image | object class | method | mass in own box | mass in other box |",
-        "|---|---|---|---|---|",
+        "| image | object class | method | mass in own box | mass in other box "
+        "| other class's mass in this box |",
+        "|---|---|---|---|---|---|",
     ]
     for row in rows:
         lines.append(
             f"| {row.image_id} | {row.class_name} ({row.class_index}) | {row.method} "
-            f"| {row.own:.2f} | {row.other:.2f} |"
+            f"| {row.own:.2f} | {row.other:.2f} | {row.rival:.2f} |"
         )
-    lines += ["", "| method | mean own | mean other | own > other |", "|---|---|---|---|"]
+    lines += [
+        "",
+        "| method | mean own | mean other | own > other | own > other class's |",
+        "|---|---|---|---|---|",
+    ]
     for method in dict.fromkeys(row.method for row in rows):
         mine = [r for r in rows if r.method == method]
         own = np.mean([r.own for r in mine])
         other = np.mean([r.other for r in mine])
         wins = sum(r.own > r.other for r in mine)
-        lines.append(f"| {method} | {own:.2f} | {other:.2f} | {wins}/{len(mine)} |")
+        beats = sum(r.own > r.rival for r in mine)
+        lines.append(
+            f"| {method} | {own:.2f} | {other:.2f} | {wins}/{len(mine)} | {beats}/{len(mine)} |"
+        )
     return "\n".join(lines)

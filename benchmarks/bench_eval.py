@@ -1,0 +1,92 @@
+"""Where evaluation time goes, and what a second torchrun worker buys, in one run.
+
+Runs ``thinktwice eval`` on the same Tiny ImageNet dev images three ways, one
+after the other on this machine:
+
+* 1 worker with all cores as torch threads (the default single-process run),
+* 1 worker with 1 thread (the per-worker share under 2 workers),
+* 2 torchrun workers with 1 thread each,
+
+then prints seconds per image split into saliency and GrabCut (from the
+per-record timings the runner writes), GrabCut's share, and the speed-ups of 2
+workers over each 1-worker run. Wall times include process start and model
+loading, so they are fair to both sides.
+
+    .venv/bin/python benchmarks/bench_eval.py [--images 48] [--methods ...]
+
+Targets: GrabCut <= 25% of the time; 2 workers >= 1.7x one worker.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+METHODS = "gradient,deconvnet,guided_backprop,gradcam,feedback"
+
+
+def run_eval(out: Path, images: int, methods: str, workers: int, threads: int) -> float:
+    """Wall seconds of one evaluation run."""
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+    command = launcher + [f"--nproc_per_node={workers}", "-m", "thinktwice.cli.main", "eval"]
+    command += ["tiny-imagenet", "--split", "dev", "--limit", str(images), "--methods", methods]
+    command += ["--threads", str(threads), "--quiet", "--out", str(out)]
+    started = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True)
+    elapsed = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"eval failed ({' '.join(command)}):\n{done.stderr[-3000:]}")
+    return elapsed
+
+
+def time_split(out: Path) -> dict[str, dict[str, float]]:
+    """Per method: mean saliency and localization seconds per image."""
+    records = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    split: dict[str, dict[str, list[float]]] = {}
+    for record in records:
+        entry = split.setdefault(record["method"], {"saliency": [], "localize": []})
+        for part in entry:
+            entry[part].append(record["seconds"][part])
+    return {m: {p: float(np.mean(v)) for p, v in parts.items()} for m, parts in split.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=48)
+    parser.add_argument("--methods", default=METHODS)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        walls = {
+            "1 worker x 2 threads": run_eval(root / "w1t2", args.images, args.methods, 1, 2),
+            "1 worker x 1 thread": run_eval(root / "w1t1", args.images, args.methods, 1, 1),
+            "2 workers x 1 thread": run_eval(root / "w2t1", args.images, args.methods, 2, 1),
+        }
+        split = time_split(root / "w1t2")
+    print(f"{args.images} Tiny ImageNet dev images, methods {args.methods}\n")
+    print(f"{'method':<16} {'saliency s/img':>15} {'grabcut s/img':>14} {'grabcut share':>14}")
+    for method, parts in split.items():
+        share = parts["localize"] / (parts["saliency"] + parts["localize"])
+        print(f"{method:<16} {parts['saliency']:>15.3f} {parts['localize']:>14.3f} {share:>14.1%}")
+    saliency = sum(p["saliency"] for p in split.values())
+    grabcut = sum(p["localize"] for p in split.values())
+    share = grabcut / (saliency + grabcut)
+    print(f"{'all methods':<16} {saliency:>15.3f} {grabcut:>14.3f} {share:>14.1%}")
+    print()
+    for name, wall in walls.items():
+        print(f"{name:<22} {wall:7.1f} s  ({args.images / wall:.2f} images/s)")
+    two = walls["2 workers x 1 thread"]
+    print()
+    for one in ("1 worker x 2 threads", "1 worker x 1 thread"):
+        print(f"speed-up of 2 workers over {one}: {walls[one] / two:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,230 @@
+"""The evaluation harness: records, resume after SIGKILL, torchrun = one process, the report."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from thinktwice.errors import ThinkTwiceError
+from thinktwice.evaluation.datasets import ManifestDataset, TinyImageNetVal
+from thinktwice.evaluation.datasets.base import GroundTruth, Sample
+from thinktwice.evaluation.metrics import SUMMARY_KEYS
+from thinktwice.evaluation.results import ResultsFile, check_run_settings
+from thinktwice.evaluation.runner import EvalSettings, classes_to_explain, evaluate
+
+from .conftest import TINY_IMAGENET, require_shared
+
+EVAL = [sys.executable, "-m", "thinktwice.cli.main", "eval"]
+
+
+def _box(*coords: int):
+    from thinktwice.localization import Box
+
+    return Box(*coords)
+
+
+def _records(out: Path) -> list[dict]:
+    return list(ResultsFile(out / "results.jsonl").records())
+
+
+def _without_timing(record: dict) -> dict:
+    return {k: v for k, v in record.items() if k != "seconds"}
+
+
+# --- pieces ------------------------------------------------------------------------------------
+
+
+def test_maps_only_for_classes_that_can_score():
+    sample = Sample(
+        "x",
+        Path("x.jpg"),
+        64,
+        64,
+        (
+            GroundTruth(frozenset({5, 7}), _box(0, 0, 9, 9)),
+            GroundTruth(frozenset({3}), _box(1, 1, 5, 5)),
+        ),
+    )
+    needed, representatives = classes_to_explain(sample, [9, 7, 1, 5, 2])
+    assert representatives == [7, 3]  # best-ranked accepted class; smallest when none ranked
+    assert needed == [7, 3, 5]  # predicted non-ground-truth classes (9, 1, 2) get no map
+
+
+def test_torn_last_line_is_skipped_and_finished_lines_kept(tmp_path):
+    results = ResultsFile(tmp_path / "results.jsonl")
+    results.append({"image_id": "a", "method": "gradient", "loc_gt": 1.0})
+    with open(results.path, "ab") as handle:
+        handle.write(b'{"image_id": "b", "meth')  # a writer killed mid-line
+    with pytest.warns(UserWarning, match="incomplete line"):
+        assert results.done() == {("a", "gradient")}
+
+
+def test_resume_with_other_settings_is_refused(tmp_path):
+    check_run_settings(tmp_path, {"model": "efficientnet_lite0", "box": "grabcut"})
+    check_run_settings(tmp_path, {"model": "efficientnet_lite0", "box": "grabcut"})
+    with pytest.raises(ThinkTwiceError, match="box"):
+        check_run_settings(tmp_path, {"model": "efficientnet_lite0", "box": "threshold"})
+
+
+def test_unreadable_image_is_reported_and_the_rest_scored(lite0, tmp_path):
+    Image.new("RGB", (96, 80), (200, 30, 30)).save(tmp_path / "red.png")
+    (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8 not a jpeg")
+    obj = {"classes": [1], "box": [10, 10, 60, 60]}
+    manifest = {
+        "images": [
+            {"file": "broken.jpg", "width": 96, "height": 80, "objects": [obj]},
+            {"file": "red.png", "width": 96, "height": 80, "objects": [obj]},
+        ]
+    }
+    (tmp_path / "boxes.json").write_text(json.dumps(manifest))
+    dataset = ManifestDataset(tmp_path / "boxes.json")
+    settings = EvalSettings(methods=("gradient",), model="efficientnet_lite0", dataset="m")
+    with pytest.warns(UserWarning, match="broken.jpg"):
+        summary = evaluate(lite0, dataset, tmp_path / "out", settings, progress=False)
+    assert summary["gradient"]["n"] == 1
+    assert summary["gradient"]["failed"] == 1
+    assert set(SUMMARY_KEYS) <= set(summary["gradient"])
+
+
+# --- on real data ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def small_run(lite0, tmp_path_factory):
+    """Every method on 12 Tiny ImageNet dev images."""
+    require_shared(TINY_IMAGENET)
+    dataset = TinyImageNetVal(TINY_IMAGENET, split="dev")
+    out = tmp_path_factory.mktemp("eval")
+    settings = EvalSettings(
+        methods=("gradient", "deconvnet", "guided_backprop", "gradcam", "feedback"),
+        model="efficientnet_lite0",
+        dataset="tiny-imagenet",
+        split="dev",
+        batch_size=6,
+        limit=12,
+    )
+    return evaluate(lite0, dataset, out, settings, progress=False), out
+
+
+def test_summary_is_consistent(small_run):
+    summaries, out = small_run
+    assert json.loads((out / "summary.json").read_text()) == summaries
+    for method, summary in summaries.items():
+        assert summary["n"] == 12, method
+        for key in SUMMARY_KEYS[1:]:
+            assert 0.0 <= summary[key] <= 1.0, (method, key)
+        # a top-1 hit needs the right class and the right box for it
+        assert summary["loc_error_top1"] >= summary["cls_error_top1"]
+        assert summary["loc_error_top1"] >= summary["loc_error_gt"]
+        assert summary["loc_error_top5"] <= summary["loc_error_top1"]
+    classification = {(s["cls_error_top1"], s["cls_error_top5"]) for s in summaries.values()}
+    assert len(classification) == 1  # one ranking, whatever the method
+    assert (out / "errors.png").stat().st_size > 0
+    assert "| feedback | 12 |" in (out / "summary.md").read_text()
+
+
+def test_records_hold_boxes_inside_the_image(small_run):
+    _, out = small_run
+    records = _records(out)
+    assert len(records) == 12 * 5
+    for record in records:
+        assert len(record["top5"]) == 5
+        for box in record["boxes"].values():
+            if isinstance(box, list):
+                x0, y0, x1, y1 = box
+                assert 0 <= x0 <= x1 < 64 and 0 <= y0 <= y1 < 64
+
+
+def test_a_finished_run_resumes_with_nothing_to_do(lite0, small_run):
+    summaries, out = small_run
+    settings = EvalSettings(
+        methods=("gradient", "deconvnet", "guided_backprop", "gradcam", "feedback"),
+        model="efficientnet_lite0",
+        dataset="tiny-imagenet",
+        split="dev",
+        batch_size=6,
+        limit=12,
+    )
+    before = (out / "results.jsonl").read_bytes()
+    dataset = TinyImageNetVal(TINY_IMAGENET, split="dev")
+    assert evaluate(lite0, dataset, out, settings, progress=False) == summaries
+    assert (out / "results.jsonl").read_bytes() == before
+
+
+def test_resume_after_sigkill_loses_nothing(tmp_path):
+    require_shared(TINY_IMAGENET)
+    out = tmp_path / "run"
+    command = EVAL + [
+        "tiny-imagenet", "--split", "dev", "--limit", "24", "--methods", "gradient",
+        "--batch-size", "2", "--quiet", "--out", str(out),
+    ]  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    results = out / "results.jsonl"
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and process.poll() is None:
+        if results.exists() and results.read_bytes().count(b"\n") >= 4:
+            break
+        time.sleep(0.05)
+    assert process.poll() is None, process.stderr.read().decode()[-2000:]
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    killed = [json.loads(line) for line in results.read_bytes().splitlines(keepends=True)
+              if line.endswith(b"\n")]  # fmt: skip
+    assert 4 <= len(killed) < 24
+
+    finished = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert finished.returncode == 0, finished.stderr[-2000:]
+    records = _records(out)
+    assert records[: len(killed)] == killed  # every finished line kept as it was
+    ids = [r["image_id"] for r in records]
+    assert sorted(ids) == sorted(set(ids)) and len(ids) == 24  # each image scored once
+    assert json.loads((out / "summary.json").read_text())["gradient"]["n"] == 24
+
+
+def test_torchrun_two_workers_equal_one_process(tmp_path):
+    require_shared(TINY_IMAGENET)
+    args = [
+        "tiny-imagenet", "--split", "dev", "--limit", "12", "--methods", "gradient,gradcam",
+        "--batch-size", "3", "--threads", "1", "--quiet",
+    ]  # fmt: skip
+    single = subprocess.run(
+        EVAL + args + ["--out", str(tmp_path / "one")], capture_output=True, text=True
+    )
+    assert single.returncode == 0, single.stderr[-2000:]
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+    sharded = subprocess.run(
+        torchrun + ["-m", "thinktwice.cli.main", "eval"] + args + ["--out", str(tmp_path / "two")],
+        capture_output=True,
+        text=True,
+    )
+    assert sharded.returncode == 0, sharded.stderr[-2000:]
+
+    def summary(name: str) -> dict:
+        data = json.loads((tmp_path / name / "summary.json").read_text())
+        return {
+            m: {k: v for k, v in s.items() if k != "seconds_per_image"} for m, s in data.items()
+        }
+
+    assert summary("one") == summary("two")
+    one = sorted(map(json.dumps, map(_without_timing, _records(tmp_path / "one"))))
+    two = sorted(map(json.dumps, map(_without_timing, _records(tmp_path / "two"))))
+    assert one == two and len(one) == 24
+
+
+def test_shards_take_whole_batches_and_cover_all():
+    """Sharding by whole batches: each image keeps the batch it has in a one-process run."""
+    from thinktwice.evaluation.distributed import Shard
+
+    batches = [[1, 2], [3, 4], [5, 6], [7]]
+    assert Shard(0, 2).take(batches) + Shard(1, 2).take(batches) == [[1, 2], [5, 6], [3, 4], [7]]
+    assert np.array_equal(sorted(sum(Shard(0, 2).take(batches) + Shard(1, 2).take(batches), [])),
+                          list(range(1, 8)))  # fmt: skip
