@@ -29,8 +29,16 @@ import thinktwice
 from thinktwice.attribution import METHODS
 from thinktwice.attribution.feedback import DEFAULT_LAYERS, DEFAULT_OPTIONS, DEFAULT_SOLVER
 
-PHOTOS = ("chelsea", "coffee", "astronaut", "rocket", "motorcycle_left", "hubble_deep_field",
-          "retina", "cat")
+PHOTOS = (
+    "chelsea",
+    "coffee",
+    "astronaut",
+    "rocket",
+    "motorcycle_left",
+    "hubble_deep_field",
+    "retina",
+    "cat",
+)
 
 
 def photo_batch(model: thinktwice.Classifier, size: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -146,23 +154,34 @@ def main() -> None:
     images, targets = photo_batch(model, args.batch)
     seconds = time_jobs(runners(model, images, targets), args.rounds)
 
-    print(f"# bench_explain: {model.name}, batch {args.batch}, median of {args.rounds} rounds, "
-          f"{args.threads} threads\n")
+    print(
+        f"# bench_explain: {model.name}, batch {args.batch}, median of {args.rounds} rounds, "
+        f"{args.threads} threads\n"
+    )
     print("| job | s / batch | pairs / s | x gradient |")
     print("|---|---|---|---|")
     for name, value in seconds.items():
-        print(f"| {name} | {value:.3f} | {args.batch / value:.1f} "
-              f"| {value / seconds['gradient']:.2f} |")
+        print(
+            f"| {name} | {value:.3f} | {args.batch / value:.1f} "
+            f"| {value / seconds['gradient']:.2f} |"
+        )
     print("\n| ours vs captum | ours s | captum s | ours / captum |")
     print("|---|---|---|---|")
-    for ours, theirs in [("gradient", "captum Saliency"), ("deconvnet", "captum Deconvolution"),
-                         ("guided_backprop", "captum GuidedBackprop"),
-                         ("gradcam", "captum LayerGradCam")]:
-        print(f"| {ours} | {seconds[ours]:.3f} | {seconds[theirs]:.3f} "
-              f"| {seconds[ours] / seconds[theirs]:.2f} |")
+    for ours, theirs in [
+        ("gradient", "captum Saliency"),
+        ("deconvnet", "captum Deconvolution"),
+        ("guided_backprop", "captum GuidedBackprop"),
+        ("gradcam", "captum LayerGradCam"),
+    ]:
+        print(
+            f"| {ours} | {seconds[ours]:.3f} | {seconds[theirs]:.3f} "
+            f"| {seconds[ours] / seconds[theirs]:.2f} |"
+        )
     ratio = seconds["feedback"] / seconds["gradient"]
-    print(f"\nfeedback (default) per pair = {ratio:.2f}x gradient (target <= 3x): "
-          f"{'OK' if ratio <= 3 else 'MISSED'}")
+    print(
+        f"\nfeedback (default) per pair = {ratio:.2f}x gradient (target <= 3x): "
+        f"{'OK' if ratio <= 3 else 'MISSED'}"
+    )
     print("\n| solver | iterations | converged | monotone | mean score first -> last |")
     print("|---|---|---|---|---|")
     print("\n".join(convergence(model, images, targets)))

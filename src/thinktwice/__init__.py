@@ -7,16 +7,20 @@ without box supervision.
 
 from thinktwice.errors import ThinkTwiceError
 from thinktwice.explain import Explanation, explain
+from thinktwice.localization import Box, Localization, localize
 from thinktwice.models import Classifier, list_models, load_model, wrap
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Box",
     "Classifier",
     "Explanation",
     "ThinkTwiceError",
     "explain",
     "list_models",
     "load_model",
+    "localize",
+    "Localization",
     "wrap",
 ]

@@ -97,8 +97,10 @@ class ClassNames:
 @cache
 def imagenet_classes() -> ClassNames:
     """The 1000 ILSVRC-2012 classes in the standard index order."""
-    text = resources.files("thinktwice.models").joinpath("data/imagenet_classes.json").read_text(
-        encoding="utf-8"
+    text = (
+        resources.files("thinktwice.models")
+        .joinpath("data/imagenet_classes.json")
+        .read_text(encoding="utf-8")
     )
     rows = json.loads(text)
     return ClassNames([names for _, names in rows], ids=[wnid for wnid, _ in rows])

@@ -1,0 +1,187 @@
+"""Every command through its entry point on the real model; bad input gives one clear line."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from thinktwice.cli.main import main
+
+skimage_data = pytest.importorskip("skimage.data", reason="the demo extra (scikit-image)")
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory) -> Path:
+    """chelsea and coffee as PNG files."""
+    folder = tmp_path_factory.mktemp("photos")
+    Image.fromarray(skimage_data.chelsea()).save(folder / "chelsea.png")
+    Image.fromarray(skimage_data.coffee()).save(folder / "coffee.png")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def odd_images(photos, tmp_path_factory) -> Path:
+    """Real files of every awkward kind, plus two that cannot be read."""
+    folder = tmp_path_factory.mktemp("odd")
+    cat = Image.open(photos / "chelsea.png").convert("RGB").resize((160, 120))
+    cat.convert("CMYK").save(folder / "cmyk.jpg")
+    cat.convert("L").save(folder / "gray.png")
+    cat.convert("RGBA").save(folder / "rgba.png")
+    deep = (np.asarray(cat.convert("L"), dtype=np.uint16) * 257).astype(np.uint16)
+    Image.fromarray(deep).save(folder / "deep16.png")
+    (folder / "corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0 this is not really a jpeg")
+    (folder / "empty.jpg").write_bytes(b"")
+    return folder
+
+
+def _run(capsys, *argv: str) -> tuple[int, str, str]:
+    status = main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def test_help_of_the_installed_program_and_of_each_command(capsys):
+    done = subprocess.run(
+        [sys.executable, "-m", "thinktwice.cli.main", "--help"], capture_output=True, text=True
+    )
+    assert done.returncode == 0
+    for command in ("predict", "classes", "explain", "localize", "compare-models",
+                    "feedback-trace", "demo", "eval"):  # fmt: skip
+        assert command in done.stdout
+        assert _run(capsys, command, "--help")[0] == 0
+
+
+def test_predict_lists_top5_with_names(capsys, photos):
+    status, out, _ = _run(capsys, "predict", photos / "chelsea.png")
+    lines = out.splitlines()
+    assert status == 0 and len(lines) == 6
+    assert lines[1].split()[0] == "285" and "Egyptian cat" in lines[1]
+    probabilities = [float(line.split()[1]) for line in lines[1:]]
+    assert probabilities == sorted(probabilities, reverse=True) and sum(probabilities) <= 1.0
+
+
+def test_classes_finds_indices_by_name(capsys):
+    status, out, _ = _run(capsys, "classes", "golden retriever")
+    assert status == 0 and out.split()[0] == "207"
+
+
+def test_explain_writes_maps_and_a_grid_for_several_classes(capsys, photos, tmp_path):
+    status, out, err = _run(capsys, "explain", photos / "chelsea.png", "--target", "285",
+                            "--target", "tabby", "--method", "gradient", "feedback",
+                            "--out", tmp_path)  # fmt: skip
+    assert status == 0, err
+    for stem in ("chelsea__285-egyptian-cat", "chelsea__281-tabby"):
+        for method in ("gradient", "feedback"):
+            raw = np.load(tmp_path / f"{stem}__{method}.npy")
+            assert raw.shape == (224, 224) and raw.dtype == np.float32 and raw.max() > 0
+            with Image.open(tmp_path / f"{stem}__{method}.png") as picture:
+                assert picture.size == (451, 300)
+    cat, tabby = (np.load(tmp_path / f"{s}__feedback.npy") for s in
+                  ("chelsea__285-egyptian-cat", "chelsea__281-tabby"))  # fmt: skip
+    assert not np.allclose(cat, tabby)  # one map per class
+    with Image.open(tmp_path / "chelsea__grid.png") as grid:
+        assert grid.size[0] > grid.size[1]
+    assert len(out.splitlines()) == 9
+
+
+def test_localize_json_lines_hold_boxes_in_original_pixels(capsys, photos, tmp_path):
+    status, out, err = _run(capsys, "localize", photos / "chelsea.png", photos / "coffee.png",
+                            "--method", "gradcam", "--json", "--out", tmp_path)  # fmt: skip
+    assert status == 0, err
+    records = [json.loads(line) for line in out.splitlines()]
+    assert [r["target"] for r in records] == [285, 967]
+    for record, size in zip(records, [(451, 300), (600, 400)], strict=True):
+        assert set(record) == {"image", "target", "class_name", "method", "box", "reason"}
+        x0, y0, x1, y1 = record["box"]
+        assert 0 <= x0 <= x1 < size[0] and 0 <= y0 <= y1 < size[1]
+        assert record["reason"] is None
+    assert len(list(tmp_path.glob("*__gradcam__box.png"))) == 2
+
+
+def test_feedback_trace_writes_plot_and_numbers(capsys, photos, tmp_path):
+    status, _, err = _run(capsys, "feedback-trace", photos / "chelsea.png", "--out", tmp_path,
+                          "--max-iter", "3")  # fmt: skip
+    assert status == 0, err
+    trace = json.loads((tmp_path / "chelsea__285-egyptian-cat__trace.json").read_text())
+    assert len(trace["scores"]) == 4  # the feedforward pass and three feedback passes
+    assert all(len(f) == 4 and 0 <= min(f) <= max(f) <= 1 for f in trace["open_fraction"].values())
+    assert (tmp_path / "chelsea__285-egyptian-cat__trace.png").stat().st_size > 0
+
+
+def test_compare_models_figure_and_missing_weights(capsys, photos, tmp_path):
+    status, out, err = _run(capsys, "compare-models", photos / "chelsea.png", "--models",
+                            "efficientnet_lite0,efficientnet_lite1", "--method", "gradient",
+                            "--out", tmp_path)  # fmt: skip
+    assert status == 0, err
+    assert Path(out.strip()).exists()
+    status, _, err = _run(capsys, "compare-models", photos / "chelsea.png", "--models", "vgg16",
+                          "--out", tmp_path)  # fmt: skip
+    assert status == 2 and len(err.splitlines()) == 1 and "weights" in err
+
+
+def test_bad_images_are_reported_and_the_others_processed(capsys, odd_images, tmp_path):
+    files = sorted(odd_images.iterdir())
+    status, _, err = _run(capsys, "explain", *files, "--method", "gradient", "--out", tmp_path)
+    assert status == 2
+    lines = err.splitlines()
+    assert len(lines) == 2
+    assert "corrupt.jpg" in lines[0] and "empty.jpg" in lines[1]
+    for good in ("cmyk", "deep16", "gray", "rgba"):
+        assert (tmp_path / f"{good}__grid.png").exists(), good
+        assert len(list(tmp_path.glob(f"{good}__*__gradient.npy"))) == 1
+
+
+def test_unknown_class_is_one_line_with_close_names_and_nothing_lost(capsys, photos, tmp_path):
+    kept = tmp_path / "earlier.png"
+    kept.write_bytes(b"a result from an earlier run")
+    status, _, err = _run(capsys, "explain", photos / "chelsea.png", "--target", "tabbby",
+                          "--out", tmp_path)  # fmt: skip
+    assert status == 2 and len(err.splitlines()) == 1
+    assert "tabbby" in err and "tabby" in err.replace("tabbby", "")
+    assert kept.read_bytes() == b"a result from an earlier run"
+
+
+def test_weights_of_another_architecture_name_the_file(capsys, photos, tmp_path):
+    wrong = tmp_path / "tiny.pth"
+    torch.save(torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3)).state_dict(), wrong)
+    status, _, err = _run(capsys, "predict", photos / "chelsea.png", "--weights", wrong)
+    assert status == 2 and len(err.splitlines()) == 1 and str(wrong) in err
+
+
+def test_output_path_that_is_a_file_is_refused(capsys, photos, tmp_path):
+    blocker = tmp_path / "taken"
+    blocker.write_text("not a folder")
+    status, _, err = _run(capsys, "explain", photos / "chelsea.png", "--out", blocker)
+    assert status == 2 and "taken" in err and len(err.splitlines()) == 1
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write into a read-only folder")
+def test_unwritable_output_folder_is_named(capsys, photos, tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    status, _, err = _run(capsys, "explain", photos / "chelsea.png", "--out", locked)
+    assert status == 2 and "locked" in err and "not writable" in err
+
+
+def test_usage_errors_exit_2(capsys):
+    assert _run(capsys, "explain")[0] == 2
+    assert _run(capsys, "explain", "x.png", "--method", "nonsense")[0] == 2
+
+
+def test_demo_writes_the_readme_figures(capsys, tmp_path):
+    status, out, err = _run(capsys, "demo", "--out", tmp_path / "out", "--docs-img",
+                            tmp_path / "img")  # fmt: skip
+    assert status == 0, err
+    for name in ("chelsea", "coffee"):
+        assert (tmp_path / "out" / f"{name}__grid.png").exists()
+    boxes = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    assert [b["target"] for b in boxes] == [285, 967]
+    assert len(list((tmp_path / "img").glob("demo-*.png"))) == 4
