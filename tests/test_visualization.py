@@ -305,7 +305,7 @@ def test_feedback_trace_from_mapping(tmp_path):
     heat = heat_axes.images[0].get_array()
     assert heat.shape == (3, 3) and heat[1, 2] == pytest.approx(0.4)
     assert [t.get_text() for t in heat_axes.get_yticklabels()] == ["conv1", "conv2", "fc"]
-    assert "beagle" in _texts(figure) and "fraction of gates open" in _texts(figure)
+    assert "beagle" in _texts(figure) and "mean gate (share open)" in _texts(figure)
     save_figure(figure, tmp_path / "trace.png", dpi=30)
 
 

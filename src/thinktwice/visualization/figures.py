@@ -193,7 +193,7 @@ def feedback_trace_figure(
     heat_axes.set_ylabel("layer")
     heat_axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     heat_axes.set_xlim(-0.5, max(n_iterations, score_values.size) - 0.5)
-    figure.colorbar(heat, ax=heat_axes, label="fraction of gates open", pad=0.01)
+    figure.colorbar(heat, ax=heat_axes, label="mean gate (share open)", pad=0.01)
     figure.align_ylabels([score_axes, heat_axes])
     return figure
 

@@ -113,7 +113,11 @@ def baseline_pass(
 
 
 def open_fraction(rule: GateRule, batch: int) -> torch.Tensor:
-    """[sites, N]: the share of each pair's gates that are open (>= 0.5) at each gated site."""
+    """[sites, N]: each pair's mean gate value at each gated site.
+
+    For hard gates (0 or 1) this is the share of open gates; for relaxed gates it
+    also shows how far they moved without reaching 0.
+    """
     rows = []
     for key, state in rule.states.items():
         if key not in rule.gated:
@@ -121,7 +125,7 @@ def open_fraction(rule: GateRule, batch: int) -> torch.Tensor:
         if state.gate is None:
             rows.append(torch.ones(batch))
         else:
-            rows.append((state.gate.float() >= 0.5).flatten(1).float().mean(dim=1))
+            rows.append(state.gate.float().flatten(1).mean(dim=1))
     return torch.stack(rows) if rows else torch.ones(0, batch)
 
 
