@@ -9,8 +9,9 @@ after the other on this machine:
 
 then prints seconds per image split into saliency and GrabCut (from the
 per-record timings the runner writes), GrabCut's share, and the speed-ups of 2
-workers over each 1-worker run. Wall times include process start and model
-loading, so they are fair to both sides.
+workers over each 1-worker run, twice: on wall time (process start and model
+loading included) and on steady-state throughput (images finished per second
+after the first image is done, from the records' finish times).
 
     .venv/bin/python benchmarks/bench_eval.py [--images 48] [--methods ...]
 
@@ -46,6 +47,17 @@ def run_eval(out: Path, images: int, methods: str, workers: int, threads: int) -
     return elapsed
 
 
+def steady_throughput(out: Path) -> float:
+    """Images per second between the first and the last finished image (all ranks)."""
+    records = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    finished: dict[str, float] = {}
+    for record in records:
+        image = record["image_id"]
+        finished[image] = max(finished.get(image, 0.0), record["finished_at"])
+    times = sorted(finished.values())
+    return (len(times) - 1) / (times[-1] - times[0])
+
+
 def time_split(out: Path) -> dict[str, dict[str, float]]:
     """Per method: mean saliency and localization seconds per image."""
     records = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
@@ -70,6 +82,10 @@ def main() -> None:
             "2 workers x 1 thread": run_eval(root / "w2t1", args.images, args.methods, 2, 1),
         }
         split = time_split(root / "w1t2")
+        steady = {
+            name: steady_throughput(root / key)
+            for name, key in zip(walls, ("w1t2", "w1t1", "w2t1"), strict=True)
+        }
     print(f"{args.images} Tiny ImageNet dev images, methods {args.methods}\n")
     print(f"{'method':<16} {'saliency s/img':>15} {'grabcut s/img':>14} {'grabcut share':>14}")
     for method, parts in split.items():
@@ -81,11 +97,18 @@ def main() -> None:
     print(f"{'all methods':<16} {saliency:>15.3f} {grabcut:>14.3f} {share:>14.1%}")
     print()
     for name, wall in walls.items():
-        print(f"{name:<22} {wall:7.1f} s  ({args.images / wall:.2f} images/s)")
+        print(
+            f"{name:<22} wall {wall:7.1f} s ({args.images / wall:.2f} images/s), "
+            f"steady {steady[name]:.2f} images/s"
+        )
     two = walls["2 workers x 1 thread"]
     print()
     for one in ("1 worker x 2 threads", "1 worker x 1 thread"):
-        print(f"speed-up of 2 workers over {one}: {walls[one] / two:.2f}x")
+        wall_ratio = walls[one] / two
+        steady_ratio = steady["2 workers x 1 thread"] / steady[one]
+        print(
+            f"speed-up of 2 workers over {one}: wall {wall_ratio:.2f}x, steady {steady_ratio:.2f}x"
+        )
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ PHOTOS = (
     "coffee",
     "astronaut",
     "rocket",
-    "motorcycle_left",
+    "camera",
     "hubble_deep_field",
     "retina",
     "cat",

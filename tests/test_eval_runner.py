@@ -37,7 +37,7 @@ def _records(out: Path) -> list[dict]:
 
 
 def _without_timing(record: dict) -> dict:
-    return {k: v for k, v in record.items() if k != "seconds"}
+    return {k: v for k, v in record.items() if k not in ("seconds", "finished_at")}
 
 
 # --- pieces ------------------------------------------------------------------------------------

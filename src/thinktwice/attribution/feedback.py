@@ -21,7 +21,7 @@ from thinktwice.models.classifier import Classifier
 # (``solver="fsp", layers="all"``, the paper's literal recipe) raises the score through
 # bias routing and scatters the map on BatchNorm nets; it stays one option away.
 DEFAULT_SOLVER = "relaxed"
-DEFAULT_LAYERS: int | str = 8
+DEFAULT_LAYERS: int | str = 4
 DEFAULT_OPTIONS: dict[str, Any] = {"max_iter": 2, "step": 0.2, "sparsity": 0.1}
 DEFAULT_KINDS = ("activation", "pool")
 

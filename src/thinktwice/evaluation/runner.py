@@ -234,6 +234,7 @@ def _run_method(
         cursor += len(needed)
         record = _score_image(item, ranked[row], own, representatives, settings.box)
         record["seconds"]["saliency"] = saliency_seconds * len(needed)
+        record["finished_at"] = time.time()
         results.append({"method": method, **record})
 
 
