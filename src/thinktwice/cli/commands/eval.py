@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
 
 from thinktwice.attribution import METHODS
+from thinktwice.cli.common import add_feedback_arguments, feedback_options
 from thinktwice.errors import ThinkTwiceError
 from thinktwice.evaluation.datasets import open_dataset
 from thinktwice.evaluation.distributed import torchrun_shard
@@ -21,7 +21,6 @@ from thinktwice.models.zoo import DEFAULT_MODEL, load_model
 
 NAME = "eval"
 HELP = "localization / classification error and pointing game of methods on a dataset"
-FEEDBACK_FLAGS = ("solver", "layers", "max_iter", "step", "sparsity")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -43,30 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--box", choices=BOX_METHODS, default="grabcut", help="box rule")
     parser.add_argument("--threads", type=int, help="torch threads per process")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    feedback = parser.add_argument_group("feedback options (library defaults when omitted)")
-    feedback.add_argument("--solver", choices=("fsp", "fr", "relaxed"))
-    feedback.add_argument("--layers", help="'all', the top k gate sites, or comma-separated names")
-    feedback.add_argument("--max-iter", type=int)
-    feedback.add_argument("--step", type=float, help="relaxed solver: ascent step")
-    feedback.add_argument("--sparsity", type=float, help="relaxed solver: L1 pull towards 0")
-
-
-def feedback_options(args: argparse.Namespace) -> dict[str, Any]:
-    """Only the feedback options the user set, so the library defaults apply otherwise."""
-    options: dict[str, Any] = {}
-    for flag in FEEDBACK_FLAGS:
-        value = getattr(args, flag, None)
-        if value is not None:
-            options[flag] = _layers(value) if flag == "layers" else value
-    return options
-
-
-def _layers(text: str) -> int | str | list[str]:
-    if text == "all":
-        return text
-    if text.isdigit():
-        return int(text)
-    return [name.strip() for name in text.split(",") if name.strip()]
+    add_feedback_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
