@@ -16,6 +16,9 @@ from thinktwice.localization.result import Localization, component_box, map_prob
 FOREGROUND = cv2.GC_FGD | cv2.GC_PR_FGD  # GC_FGD = 1, GC_PR_FGD = 3: both have bit 0 set
 
 
+GRABCUT_SEED = 0
+
+
 def grabcut_seeds(
     saliency: np.ndarray, fg_quantile: float = 0.95, bg_quantile: float = 0.30
 ) -> np.ndarray:
@@ -89,6 +92,9 @@ def _grabcut(image: np.ndarray, seeds: np.ndarray, iterations: int) -> np.ndarra
     mask = seeds.copy()
     background, foreground = np.zeros((1, 65)), np.zeros((1, 65))
     bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+    # GrabCut's k-means start draws from OpenCV's thread RNG; seeding it makes a box depend
+    # only on (photo, map), not on how many boxes the process computed before (resume, torchrun).
+    cv2.setRNGSeed(GRABCUT_SEED)
     cv2.grabCut(bgr, mask, None, background, foreground, iterations, cv2.GC_INIT_WITH_MASK)
     return (mask & 1).astype(bool)
 
