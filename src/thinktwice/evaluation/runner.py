@@ -102,6 +102,7 @@ def evaluate(
     results = ResultsFile(out / RESULTS_NAME)
     image_ids = dataset.image_ids[: settings.limit]
     todo = _pending(image_ids, settings.methods, results.done())
+    shard.barrier()  # every rank plans from the same file, before any rank appends to it
     batches = [todo[i : i + settings.batch_size] for i in range(0, len(todo), settings.batch_size)]
     mine = shard.take(batches)
     attributors = {
