@@ -3,9 +3,12 @@
 Prints (image, class) pairs per second for each method, feedback's cost as a
 multiple of ``gradient``, each baseline against captum's implementation, and the
 iterations feedback solvers take. Methods are timed in interleaved rounds and
-the median is kept, so a noisy machine slows all of them alike.
+the median is kept, so a noisy machine slows all of them alike. Ours against
+captum is timed head to head: each repetition runs the two back to back, in
+alternating order, and the median of the per-repetition ratios is reported (a
+job's speed depends on what ran just before it, e.g. on the allocator's state).
 
-    .venv/bin/python benchmarks/bench_explain.py [--batch 16] [--rounds 5]
+    .venv/bin/python benchmarks/bench_explain.py [--batch 16] [--rounds 5] [--repeats 8]
 
 Targets: feedback <= 3x gradient per pair at batch 16; our baselines no slower
 than captum's.
@@ -119,6 +122,35 @@ def time_jobs(jobs: dict[str, Callable[[], object]], rounds: int) -> dict[str, f
     return {name: statistics.median(values) for name, values in samples.items()}
 
 
+CAPTUM_COUNTERPARTS = (
+    ("gradient", "captum Saliency"),
+    ("deconvnet", "captum Deconvolution"),
+    ("guided_backprop", "captum GuidedBackprop"),
+    ("gradcam", "captum LayerGradCam"),
+)
+
+
+def seconds_of(job: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    job()
+    return time.perf_counter() - start
+
+
+def head_to_head(
+    ours: Callable[[], object], theirs: Callable[[], object], repeats: int
+) -> list[float]:
+    """Ratios ours / theirs, each from two runs back to back, the order alternating."""
+    ratios = []
+    for repeat in range(repeats + 1):
+        if repeat % 2:
+            mine, other = seconds_of(ours), seconds_of(theirs)
+        else:
+            other, mine = seconds_of(theirs), seconds_of(ours)
+        if repeat:  # the first repetition warms up
+            ratios.append(mine / other)
+    return ratios
+
+
 def convergence(model, images, targets) -> list[str]:
     """Iterations each solver takes on the batch (passes after the feedforward)."""
     lines = []
@@ -145,6 +177,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=8, help="head-to-head repetitions")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -152,7 +185,8 @@ def main() -> None:
 
     model = thinktwice.load_model()
     images, targets = photo_batch(model, args.batch)
-    seconds = time_jobs(runners(model, images, targets), args.rounds)
+    jobs = runners(model, images, targets)
+    seconds = time_jobs(jobs, args.rounds)
 
     print(
         f"# bench_explain: {model.name}, batch {args.batch}, median of {args.rounds} rounds, "
@@ -165,17 +199,16 @@ def main() -> None:
             f"| {name} | {value:.3f} | {args.batch / value:.1f} "
             f"| {value / seconds['gradient']:.2f} |"
         )
-    print("\n| ours vs captum | ours s | captum s | ours / captum |")
-    print("|---|---|---|---|")
-    for ours, theirs in [
-        ("gradient", "captum Saliency"),
-        ("deconvnet", "captum Deconvolution"),
-        ("guided_backprop", "captum GuidedBackprop"),
-        ("gradcam", "captum LayerGradCam"),
-    ]:
+    print(
+        f"\n| ours vs captum, head to head x{args.repeats} | ours s | captum s "
+        "| median ratio | lowest .. highest |"
+    )
+    print("|---|---|---|---|---|")
+    for ours, theirs in CAPTUM_COUNTERPARTS:
+        ratios = sorted(head_to_head(jobs[ours], jobs[theirs], args.repeats))
         print(
             f"| {ours} | {seconds[ours]:.3f} | {seconds[theirs]:.3f} "
-            f"| {seconds[ours] / seconds[theirs]:.2f} |"
+            f"| {statistics.median(ratios):.2f} | {ratios[0]:.2f} .. {ratios[-1]:.2f} |"
         )
     ratio = seconds["feedback"] / seconds["gradient"]
     print(

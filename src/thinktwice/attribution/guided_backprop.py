@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 from thinktwice.attribution.modified_backward import ModifiedBackward
-from thinktwice.gating.rules import local_slope
+from thinktwice.gating.hooks import SiteRule
+from thinktwice.gating.rules import OutputGradientRule
 
 
-def _guided_backward(grad: torch.Tensor, inputs: torch.Tensor, module: nn.Module) -> torch.Tensor:
-    """The ordinary activation gradient, then only its positive part (deconvnet AND gradient)."""
-    return (grad * local_slope(module, inputs)).clamp_min(0)
+def _positive_part(grad: torch.Tensor) -> torch.Tensor:
+    return grad.clamp_min(0)
 
 
 class GuidedBackprop(ModifiedBackward):
-    """Backward through each activation as ``relu(grad * f'(x))``."""
+    """Backward through each activation as ``relu(grad) * f'(x)`` (deconvnet AND gradient).
+
+    Equal to ``relu(grad * f'(x))`` because ReLU-family slopes are never negative;
+    written this way the activation's own backward supplies ``f'(x)``, so only the
+    incoming gradient is clipped (as captum does with a module backward hook).
+    """
 
     name = "guided_backprop"
-    rule = staticmethod(_guided_backward)
+
+    def site_rule(self) -> SiteRule:
+        return OutputGradientRule(_positive_part)

@@ -13,7 +13,7 @@ from thinktwice.attribution.base import (
     input_gradient,
     saliency_from_template,
 )
-from thinktwice.gating.hooks import rules_installed
+from thinktwice.gating.hooks import SiteRule, rules_installed
 from thinktwice.gating.rules import BackwardRule
 from thinktwice.gating.sites import find_sites
 
@@ -21,13 +21,21 @@ ActivationBackward = Callable[[torch.Tensor, torch.Tensor, nn.Module], torch.Ten
 
 
 class ModifiedBackward(AttributionMethod):
-    """Gradient with :attr:`rule` replacing the backward of every activation module."""
+    """Gradient with a changed backward at every activation module.
+
+    By default :attr:`rule` replaces the activation's backward; a method that only
+    needs to transform the incoming gradient overrides :meth:`site_rule`.
+    """
 
     rule: ActivationBackward
 
+    def site_rule(self) -> SiteRule:
+        """What each activation does in the backward pass."""
+        return BackwardRule(type(self).rule)
+
     def _attribute(self, inputs: torch.Tensor, targets: torch.Tensor) -> Attribution:
         sites = [s for s in find_sites(self.model, inputs[:1]) if s.kind == "activation"]
-        with rules_installed(self.model, sites, BackwardRule(type(self).rule)):
+        with rules_installed(self.model, sites, self.site_rule()):
             scores, template = input_gradient(self.model, inputs, targets)
         return Attribution(
             saliency=saliency_from_template(template),

@@ -20,11 +20,12 @@ from thinktwice.gating.sites import GateSite
 
 
 class SiteRule(Protocol):
-    """What to do at a gate site: return the tensor the rest of the network sees."""
+    """What to do at a gate site: return the tensor the rest of the network sees
+    (None: the module's own output, unchanged)."""
 
     def apply(
         self, site: GateSite, module: nn.Module, inputs: torch.Tensor, output: torch.Tensor
-    ) -> torch.Tensor: ...
+    ) -> torch.Tensor | None: ...
 
 
 class _CallCounter:

@@ -4,7 +4,8 @@
   the feedback variable of section 3.3) and records, per site, the activation
   and the gradient of the target score that reaches it; solvers read both.
 * :class:`BackwardRule` keeps the forward pass and replaces the gradient through
-  each activation (deconvnet, guided backprop).
+  each activation (deconvnet); :class:`OutputGradientRule` keeps both and only
+  transforms the gradient that reaches each activation's output (guided backprop).
 * Freezing (:meth:`GateRule.freeze`) fixes every activation's on/off pattern and
   every pool's selection, so the gated network becomes exactly affine in the
   image: ``S_c(I) = T_c . I + b`` (Eq. 8) for any ``I``.
@@ -216,3 +217,20 @@ class BackwardRule:
         return _ReplaceBackward.apply(
             inputs, output.detach(), lambda grad, x: self.rule(grad, x, module)
         )
+
+
+class OutputGradientRule:
+    """Keep the forward pass and the activation's own backward; transform the gradient
+    arriving at its output first (``transform(grad_output) -> grad_output``).
+
+    Cheaper than :class:`BackwardRule`: no copy of the output, no recomputed slope.
+    """
+
+    def __init__(self, transform: Callable[[torch.Tensor], torch.Tensor]):
+        self.transform = transform
+
+    def apply(
+        self, site: GateSite, module: nn.Module, inputs: torch.Tensor, output: torch.Tensor
+    ) -> None:
+        if output.requires_grad:
+            output.register_hook(self.transform)
