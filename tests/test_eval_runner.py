@@ -19,7 +19,12 @@ from thinktwice.evaluation.datasets import ManifestDataset, TinyImageNetVal
 from thinktwice.evaluation.datasets.base import GroundTruth, Sample
 from thinktwice.evaluation.metrics import SUMMARY_KEYS
 from thinktwice.evaluation.results import ResultsFile, check_run_settings
-from thinktwice.evaluation.runner import EvalSettings, classes_to_explain, evaluate
+from thinktwice.evaluation.runner import (
+    EvalSettings,
+    classes_to_explain,
+    compare_with_reference,
+    evaluate,
+)
 
 from .conftest import TINY_IMAGENET, require_shared
 
@@ -228,3 +233,19 @@ def test_shards_take_whole_batches_and_cover_all():
     assert Shard(0, 2).take(batches) + Shard(1, 2).take(batches) == [[1, 2], [5, 6], [3, 4], [7]]
     assert np.array_equal(sorted(sum(Shard(0, 2).take(batches) + Shard(1, 2).take(batches), [])),
                           list(range(1, 8)))  # fmt: skip
+
+
+def test_paired_comparison_agrees_with_the_error_rates(small_run):
+    """Per method pair, the error difference is the discordant-count difference over n."""
+    summaries, out = small_run
+    results = ResultsFile(out / "results.jsonl")
+    ids = TinyImageNetVal(TINY_IMAGENET, split="dev").image_ids[:12]
+    comparisons = compare_with_reference(results, ids, list(summaries), "feedback")
+    assert {c.other for c in comparisons} == set(summaries) - {"feedback"}
+    keys = {"GT label": "loc_error_gt", "top-1": "loc_error_top1", "top-5": "loc_error_top5"}
+    for c in comparisons:
+        key = keys[c.criterion]
+        assert c.images == 12
+        difference = summaries[c.other][key] - summaries["feedback"][key]
+        assert difference == pytest.approx((c.only_method - c.only_other) / 12)
+    assert "feedback against each method" in (out / "summary.md").read_text()

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from thinktwice.evaluation.paired import PairedComparison, markdown_paired
 from thinktwice.visualization import bar_chart, save_figure
 from thinktwice.visualization.files import atomic_write
 
@@ -26,15 +27,22 @@ COLUMNS = {
 
 
 def write_report(
-    out_dir: Path, summaries: Mapping[str, Mapping[str, Any]], title: str
+    out_dir: Path,
+    summaries: Mapping[str, Mapping[str, Any]],
+    title: str,
+    paired: Sequence[PairedComparison] = (),
 ) -> dict[str, Path]:
-    """Write the three report files atomically; returns their paths by kind."""
+    """Write the three report files atomically; returns their paths by kind.
+
+    ``paired`` comparisons, when given, follow the table in the markdown file.
+    """
     text = json.dumps(summaries, indent=2) + "\n"
+    table = markdown_summary(summaries, title)
+    if paired:
+        table += "\n" + markdown_paired(paired)
     paths = {
         "summary": atomic_write(out_dir / SUMMARY_NAME, lambda h: h.write(text.encode())),
-        "table": atomic_write(
-            out_dir / TABLE_NAME, lambda h: h.write(markdown_summary(summaries, title).encode())
-        ),
+        "table": atomic_write(out_dir / TABLE_NAME, lambda h: h.write(table.encode())),
     }
     measured = {m: _chart_values(s) for m, s in summaries.items() if s.get("n")}
     if measured:

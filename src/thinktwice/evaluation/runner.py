@@ -34,6 +34,7 @@ from thinktwice.evaluation.metrics import (
     gt_labels,
     pointing_trial,
 )
+from thinktwice.evaluation.paired import PairedComparison, paired_comparisons
 from thinktwice.evaluation.report import write_report
 from thinktwice.evaluation.results import RESULTS_NAME, ResultsFile, check_run_settings
 from thinktwice.io.images import image_to_array, load_image
@@ -127,6 +128,7 @@ def evaluate(
         summaries,
         title=f"{settings.model} on {settings.dataset}"
         + (f" ({settings.split})" if settings.split else ""),
+        paired=compare_with_reference(results, image_ids, settings.methods, "feedback"),
     )
     return summaries
 
@@ -296,6 +298,35 @@ def summarise(
     results: ResultsFile, image_ids: Sequence[str], methods: Sequence[str]
 ) -> dict[str, dict[str, Any]]:
     """Per method, the metrics over ``image_ids`` (latest record per image wins)."""
+    by_method, failed = _records_by_method(results, image_ids, methods)
+    summaries = {}
+    for method, records in by_method.items():
+        summary = MetricsAccumulator.from_json_lines(records).summary()
+        unreadable = failed[method] - {r["image_id"] for r in records}
+        if unreadable:
+            summary["failed"] = len(unreadable)
+        summary["seconds_per_image"] = _mean_seconds(records)
+        summaries[method] = summary
+    return summaries
+
+
+def compare_with_reference(
+    results: ResultsFile, image_ids: Sequence[str], methods: Sequence[str], reference: str
+) -> list[PairedComparison]:
+    """``reference`` against each other method, image by image (empty if not evaluated)."""
+    if reference not in methods or len(methods) < 2:
+        return []
+    by_method, _ = _records_by_method(results, image_ids, methods)
+    outcomes = {
+        m: MetricsAccumulator.from_json_lines(records).outcomes for m, records in by_method.items()
+    }
+    return paired_comparisons(outcomes, reference)
+
+
+def _records_by_method(
+    results: ResultsFile, image_ids: Sequence[str], methods: Sequence[str]
+) -> tuple[dict[str, list[dict[str, Any]]], dict[str, set[str]]]:
+    """(scored records per method, ids of images each method failed to read)."""
     wanted = set(image_ids)
     by_method: dict[str, list[dict[str, Any]]] = {m: [] for m in methods}
     failed: dict[str, set[str]] = {m: set() for m in methods}
@@ -307,15 +338,7 @@ def summarise(
             failed[method].add(record["image_id"])
         else:
             by_method[method].append(record)
-    summaries = {}
-    for method, records in by_method.items():
-        summary = MetricsAccumulator.from_json_lines(records).summary()
-        unreadable = failed[method] - {r["image_id"] for r in records}
-        if unreadable:
-            summary["failed"] = len(unreadable)
-        summary["seconds_per_image"] = _mean_seconds(records)
-        summaries[method] = summary
-    return summaries
+    return by_method, failed
 
 
 def _mean_seconds(records: list[dict[str, Any]]) -> dict[str, float] | None:
