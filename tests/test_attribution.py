@@ -155,3 +155,29 @@ def test_guided_backprop_clips_after_the_slope_for_leaky_relu():
     assert len(sites) == 2
     _close(ours.template, reference)
 
+
+def test_distinct_rows_groups_only_equal_images():
+    from thinktwice.attribution.base import distinct_rows, occurrence_rounds
+
+    torch.manual_seed(0)
+    a, b = torch.rand(3, 8, 8), torch.rand(3, 8, 8)
+    swapped = a.clone()  # same pixel sum as a, a different image
+    swapped[0, 0, 0], swapped[0, 0, 1] = a[0, 0, 1], a[0, 0, 0]
+    batch = torch.stack([a, b, a, swapped, a, b])
+    firsts, inverse = distinct_rows(batch)
+    assert firsts.tolist() == [0, 1, 3]
+    assert inverse.tolist() == [0, 1, 0, 2, 0, 1]
+    assert [r.tolist() for r in occurrence_rounds(inverse)] == [[0, 1, 3], [2, 5], [4]]
+
+
+@pytest.mark.parametrize("method", ["gradient", "guided_backprop"])
+def test_a_repeated_image_gives_each_class_its_own_gradient(lite0, batch, method):
+    """Rows sharing one forward pass equal the same rows explained one at a time."""
+    images, _ = batch
+    repeated = images[[0, 2, 0, 0]]
+    targets = torch.tensor([TIGER_CAT, ESPRESSO, GOLDEN_RETRIEVER, EGYPTIAN_CAT])
+    together = METHODS[method](lite0).attribute(repeated, targets)
+    for row in range(len(targets)):
+        alone = METHODS[method](lite0).attribute(repeated[row : row + 1], targets[row : row + 1])
+        _close(together.template[row : row + 1], alone.template)
+        torch.testing.assert_close(together.scores[:, row], alone.scores[:, 0])
