@@ -80,6 +80,25 @@ def test_resume_with_other_settings_is_refused(tmp_path):
         check_run_settings(tmp_path, {"model": "efficientnet_lite0", "box": "threshold"})
 
 
+def test_resume_notices_a_changed_library_default(tmp_path, monkeypatch):
+    """run.json holds the options feedback really used, defaults included."""
+    import thinktwice.attribution.feedback as feedback
+
+    def settings(**options):
+        return EvalSettings(
+            methods=("gradient",),  # feedback's options count even before it is evaluated
+            model="efficientnet_lite0",
+            dataset="tiny-imagenet",
+            method_options={"feedback": options},
+        ).recorded()
+
+    check_run_settings(tmp_path, settings())
+    check_run_settings(tmp_path, settings(solver=feedback.DEFAULT_SOLVER))  # the same run
+    monkeypatch.setattr(feedback, "DEFAULT_OPTIONS", {**feedback.DEFAULT_OPTIONS, "step": 0.5})
+    with pytest.raises(ThinkTwiceError, match="method_options"):
+        check_run_settings(tmp_path, settings())
+
+
 def test_unreadable_image_is_reported_and_the_rest_scored(lite0, tmp_path):
     Image.new("RGB", (96, 80), (200, 30, 30)).save(tmp_path / "red.png")
     (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8 not a jpeg")

@@ -64,6 +64,14 @@ class AttributionMethod(ABC):
     def __init__(self, model: Classifier):
         self.model = model
 
+    @classmethod
+    def resolved_options(cls, **options: Any) -> dict[str, Any]:
+        """The options a method built with ``options`` really uses, defaults filled in.
+
+        Recorded with an evaluation, so a resume notices a changed default.
+        """
+        return dict(options)
+
     def attribute(
         self, inputs: torch.Tensor, target: int | Sequence[int] | torch.Tensor
     ) -> Attribution:

@@ -26,6 +26,11 @@ DEFAULT_OPTIONS: dict[str, Any] = {"max_iter": 2, "step": 0.2, "sparsity": 0.1}
 DEFAULT_KINDS = ("activation", "pool")
 
 
+def _with_defaults(solver: str, options: dict[str, Any]) -> dict[str, Any]:
+    """The default solver's measured options, under the ones the caller set."""
+    return {**DEFAULT_OPTIONS, **options} if solver == DEFAULT_SOLVER else dict(options)
+
+
 class Feedback(AttributionMethod):
     """Feedback gates on ``layers`` (``"all"``, the top k sites, or site names).
 
@@ -44,11 +49,24 @@ class Feedback(AttributionMethod):
         **solver_options: Any,
     ):
         super().__init__(model)
-        if solver == DEFAULT_SOLVER:
-            solver_options = {**DEFAULT_OPTIONS, **solver_options}
-        self.solver = make_solver(solver, **solver_options)
+        self.solver = make_solver(solver, **_with_defaults(solver, solver_options))
         self.layers = layers
         self.kinds = tuple(kinds)
+
+    @classmethod
+    def resolved_options(
+        cls,
+        solver: str = DEFAULT_SOLVER,
+        layers: int | str | Sequence[str] = DEFAULT_LAYERS,
+        kinds: Sequence[str] = DEFAULT_KINDS,
+        **solver_options: Any,
+    ) -> dict[str, Any]:
+        return {
+            "solver": solver,
+            "layers": layers if isinstance(layers, int | str) else list(layers),
+            "kinds": list(kinds),
+            **dict(sorted(_with_defaults(solver, solver_options).items())),
+        }
 
     def _attribute(self, inputs: torch.Tensor, targets: torch.Tensor) -> Attribution:
         sites = find_sites(self.model, inputs[:1])

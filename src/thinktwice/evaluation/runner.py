@@ -61,14 +61,23 @@ class EvalSettings:
     limit: int | None = None
 
     def recorded(self) -> dict[str, Any]:
-        """The settings a resumed run must share."""
+        """The settings a resumed run must share.
+
+        Method options are recorded as resolved (library defaults filled in), for
+        every method whether evaluated yet or not, so that adding a method on resume
+        is allowed while a changed default is refused.
+        """
+        resolved = {
+            name: cls.resolved_options(**self.method_options.get(name, {}))
+            for name, cls in sorted(METHODS.items())
+        }
         return {
             "dataset": self.dataset,
             "split": self.split,
             "model": self.model,
             "weights": self.weights,
             "box": self.box,
-            "method_options": {m: dict(o) for m, o in sorted(self.method_options.items())},
+            "method_options": {name: options for name, options in resolved.items() if options},
         }
 
 
