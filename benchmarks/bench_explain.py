@@ -17,7 +17,6 @@ than captum's.
 from __future__ import annotations
 
 import argparse
-import copy
 import statistics
 import time
 import warnings
@@ -26,10 +25,10 @@ from collections.abc import Callable
 import numpy as np
 import torch
 from PIL import Image
-from torch import nn
 
 import thinktwice
 from thinktwice.attribution import METHODS
+from thinktwice.attribution.captum_compat import captum_view
 from thinktwice.attribution.feedback import DEFAULT_LAYERS, DEFAULT_OPTIONS, DEFAULT_SOLVER
 
 PHOTOS = (
@@ -60,21 +59,6 @@ def photo_batch(model: thinktwice.Classifier, size: int) -> tuple[torch.Tensor, 
     pairs = [(i, int(c)) for i in range(len(images)) for c in top2[i]]
     pairs = (pairs * (size // len(pairs) + 1))[:size]
     return images_t[[i for i, _ in pairs]], torch.tensor([c for _, c in pairs])
-
-
-class _ReLU6SeenByCaptum(nn.ReLU):
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.nn.functional.relu6(x)
-
-
-def captum_view(model: nn.Module) -> nn.Module:
-    """ReLU6 modules under a class captum's guided/deconv rules hook (same function)."""
-    clone = copy.deepcopy(model)
-    for module in clone.modules():
-        for name, child in module.named_children():
-            if isinstance(child, nn.ReLU6):
-                setattr(module, name, _ReLU6SeenByCaptum())
-    return clone
 
 
 def runners(model, images, targets) -> dict[str, Callable[[], object]]:

@@ -9,28 +9,12 @@ import torch
 from torch import nn
 
 from thinktwice.attribution import METHODS
+from thinktwice.attribution.captum_compat import captum_view
 from thinktwice.errors import TargetError
 
 captum_attr = pytest.importorskip("captum.attr")
 
 EGYPTIAN_CAT, ESPRESSO, GOLDEN_RETRIEVER, TIGER_CAT = 285, 967, 207, 282
-
-
-class _ReLU6SeenByCaptum(nn.ReLU):
-    """ReLU6 under a ReLU class name: captum's guided/deconv rules hook ``nn.ReLU`` only."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.nn.functional.relu6(x)
-
-
-def _captum_view(model: nn.Module) -> nn.Module:
-    """A copy of ``model`` whose ReLU6 modules captum recognises; the function is unchanged."""
-    clone = copy.deepcopy(model)
-    for module in clone.modules():
-        for name, child in module.named_children():
-            if isinstance(child, nn.ReLU6):
-                setattr(module, name, _ReLU6SeenByCaptum())
-    return clone
 
 
 @pytest.fixture(scope="module")
@@ -59,14 +43,14 @@ def test_gradient_matches_captum_saliency(lite0, batch):
 def test_deconvnet_matches_captum_deconvolution(lite0, batch):
     images, targets = batch
     ours = METHODS["deconvnet"](lite0).attribute(images, targets)
-    reference = captum_attr.Deconvolution(_captum_view(lite0)).attribute(images, target=targets)
+    reference = captum_attr.Deconvolution(captum_view(lite0)).attribute(images, target=targets)
     _close(ours.template, reference)
 
 
 def test_guided_backprop_matches_captum(lite0, batch):
     images, targets = batch
     ours = METHODS["guided_backprop"](lite0).attribute(images, targets)
-    reference = captum_attr.GuidedBackprop(_captum_view(lite0)).attribute(images, target=targets)
+    reference = captum_attr.GuidedBackprop(captum_view(lite0)).attribute(images, target=targets)
     _close(ours.template, reference)
 
 
