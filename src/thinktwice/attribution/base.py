@@ -46,6 +46,19 @@ def saliency_from_template(template: torch.Tensor) -> torch.Tensor:
     return template.abs().amax(dim=1)
 
 
+def one_pass_attribution(
+    scores: torch.Tensor, template: torch.Tensor, targets: torch.Tensor, method: str
+) -> Attribution:
+    """The result of a method that takes one gradient pass: the template's saliency."""
+    return Attribution(
+        saliency=saliency_from_template(template),
+        template=template,
+        scores=scores.unsqueeze(0),
+        targets=targets,
+        method=method,
+    )
+
+
 def as_target_tensor(target: int | Sequence[int] | torch.Tensor, batch: int) -> torch.Tensor:
     """One class index per batch row; a single int applies to every row."""
     if isinstance(target, int):

@@ -8,7 +8,7 @@ from thinktwice.attribution.base import (
     Attribution,
     AttributionMethod,
     input_gradient,
-    saliency_from_template,
+    one_pass_attribution,
 )
 
 
@@ -20,10 +20,4 @@ class Gradient(AttributionMethod):
     def _attribute(self, inputs: torch.Tensor, targets: torch.Tensor) -> Attribution:
         self.model.eval()
         scores, template = input_gradient(self.model, inputs, targets)
-        return Attribution(
-            saliency=saliency_from_template(template),
-            template=template,
-            scores=scores.unsqueeze(0),
-            targets=targets,
-            method=self.name,
-        )
+        return one_pass_attribution(scores, template, targets, self.name)

@@ -11,7 +11,7 @@ from thinktwice.attribution.base import (
     Attribution,
     AttributionMethod,
     input_gradient,
-    saliency_from_template,
+    one_pass_attribution,
 )
 from thinktwice.gating.hooks import SiteRule, rules_installed
 from thinktwice.gating.rules import BackwardRule
@@ -37,10 +37,4 @@ class ModifiedBackward(AttributionMethod):
         sites = [s for s in find_sites(self.model, inputs[:1]) if s.kind == "activation"]
         with rules_installed(self.model, sites, self.site_rule()):
             scores, template = input_gradient(self.model, inputs, targets)
-        return Attribution(
-            saliency=saliency_from_template(template),
-            template=template,
-            scores=scores.unsqueeze(0),
-            targets=targets,
-            method=self.name,
-        )
+        return one_pass_attribution(scores, template, targets, self.name)

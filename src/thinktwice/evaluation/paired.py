@@ -102,6 +102,11 @@ def markdown_paired(comparisons: Sequence[PairedComparison]) -> str:
             f"| {c.other} | {c.criterion} | {c.images} | {c.only_method} | {c.only_other} "
             f"| {c.z:+.2f} | {_p_text(c.p_value)} |"
         )
+    lines += [
+        "",
+        'An image counts under "GT label" when every ground-truth class of it is localized; '
+        "exact p: two-sided binomial test on the two discordant counts.",
+    ]
     return "\n".join(lines) + "\n"
 
 
