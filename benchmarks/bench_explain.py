@@ -94,15 +94,20 @@ def runners(model, images, targets) -> dict[str, Callable[[], object]]:
     return jobs
 
 
+def seconds_of(job: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    job()
+    return time.perf_counter() - start
+
+
 def time_jobs(jobs: dict[str, Callable[[], object]], rounds: int) -> dict[str, float]:
     """Median seconds per job over interleaved rounds (one warm-up round first)."""
     samples: dict[str, list[float]] = {name: [] for name in jobs}
     for round_index in range(rounds + 1):
         for name, job in jobs.items():
-            start = time.perf_counter()
-            job()
+            seconds = seconds_of(job)
             if round_index:
-                samples[name].append(time.perf_counter() - start)
+                samples[name].append(seconds)
     return {name: statistics.median(values) for name, values in samples.items()}
 
 
@@ -112,12 +117,6 @@ CAPTUM_COUNTERPARTS = (
     ("guided_backprop", "captum GuidedBackprop"),
     ("gradcam", "captum LayerGradCam"),
 )
-
-
-def seconds_of(job: Callable[[], object]) -> float:
-    start = time.perf_counter()
-    job()
-    return time.perf_counter() - start
 
 
 def head_to_head(

@@ -87,9 +87,12 @@ def test_bad_targets_are_clear_errors(lite0, batch):
         METHODS["gradient"](lite0).attribute(images[0], 1)
 
 
-def _small_user_model(activation: nn.Module) -> nn.Module:
+def _small_user_model(activation: nn.Module) -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
+    """A wrapped conv/activation/max-pool net with 5 classes, 4 noise images and targets."""
+    from thinktwice import wrap
+
     torch.manual_seed(1)
-    return nn.Sequential(
+    network = nn.Sequential(
         nn.Conv2d(3, 8, 3, padding=1),
         activation,
         nn.MaxPool2d(2),
@@ -99,18 +102,17 @@ def _small_user_model(activation: nn.Module) -> nn.Module:
         nn.Flatten(),
         nn.Linear(8, 5),
     )
+    torch.manual_seed(0)
+    images, targets = torch.rand(4, 3, 32, 32), torch.tensor([0, 1, 2, 4])
+    return wrap(network, input_size=32, class_names=list("abcde")), images, targets
 
 
 def test_guided_backprop_on_a_user_model_with_in_place_relu_matches_captum():
-    from thinktwice import wrap
-
-    model = wrap(_small_user_model(nn.ReLU(inplace=True)), input_size=32, class_names=list("abcde"))
+    model, images, targets = _small_user_model(nn.ReLU(inplace=True))
     reference_model = copy.deepcopy(model)
     for module in reference_model.modules():
         if isinstance(module, nn.ReLU):
             module.inplace = False  # captum's module hooks cannot follow in-place outputs
-    torch.manual_seed(0)
-    images, targets = torch.rand(4, 3, 32, 32), torch.tensor([0, 1, 2, 4])
     ours = METHODS["guided_backprop"](model).attribute(images, targets)
     reference = captum_attr.GuidedBackprop(reference_model).attribute(images, target=targets)
     _close(ours.template, reference)
@@ -119,15 +121,12 @@ def test_guided_backprop_on_a_user_model_with_in_place_relu_matches_captum():
 
 def test_guided_backprop_clips_after_the_slope_for_leaky_relu():
     """relu(grad) * f'(x) equals the definition relu(grad * f'(x)) since f' > 0 here."""
-    from thinktwice import wrap
     from thinktwice.gating.hooks import rules_installed
     from thinktwice.gating.rules import BackwardRule, local_slope
     from thinktwice.gating.sites import find_sites
     from thinktwice.gating.solvers.base import gated_pass
 
-    model = wrap(_small_user_model(nn.LeakyReLU(0.1)), input_size=32, class_names=list("abcde"))
-    torch.manual_seed(0)
-    images, targets = torch.rand(4, 3, 32, 32), torch.tensor([0, 1, 2, 4])
+    model, images, targets = _small_user_model(nn.LeakyReLU(0.1))
     ours = METHODS["guided_backprop"](model).attribute(images, targets)
 
     def definition(grad, inputs, module):

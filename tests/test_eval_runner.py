@@ -21,6 +21,7 @@ from thinktwice.evaluation.metrics import SUMMARY_KEYS
 from thinktwice.evaluation.results import ResultsFile, check_run_settings
 from thinktwice.evaluation.runner import (
     EvalSettings,
+    ScoredRecords,
     classes_to_explain,
     compare_with_reference,
     evaluate,
@@ -259,7 +260,7 @@ def test_paired_comparison_agrees_with_the_error_rates(small_run):
     summaries, out = small_run
     results = ResultsFile(out / "results.jsonl")
     ids = TinyImageNetVal(TINY_IMAGENET, split="dev").image_ids[:12]
-    comparisons = compare_with_reference(results, ids, list(summaries), "feedback")
+    comparisons = compare_with_reference(ScoredRecords(results, ids, list(summaries)), "feedback")
     assert {c.other for c in comparisons} == set(summaries) - {"feedback"}
     keys = {"GT label": "loc_error_gt", "top-1": "loc_error_top1", "top-5": "loc_error_top5"}
     for c in comparisons:

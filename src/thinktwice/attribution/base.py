@@ -16,7 +16,6 @@ import torch
 
 from thinktwice.errors import TargetError
 from thinktwice.gating.hooks import frozen_parameters
-from thinktwice.gating.solvers.base import gated_pass
 from thinktwice.models.classifier import Classifier
 
 
@@ -150,30 +149,18 @@ def input_gradient(
     """(scores [N], dS/dI [N, 3, H, W]) through whatever rules are installed on ``model``.
 
     An image that appears in several rows (one per class) goes forward once; one
-    backward per use then gives each of its classes its own gradient.
+    backward per use then gives each of its classes its own gradient (a batch of
+    distinct images takes one backward).
     """
     firsts, inverse = distinct_rows(inputs)
-    with frozen_parameters(model):
-        if len(firsts) == len(inputs):
-            out = gated_pass(model, inputs, targets)
-            assert out.template is not None
-            return out.scores, out.template
-        return _shared_forward_gradient(model, inputs[firsts], inverse, targets)
-
-
-def _shared_forward_gradient(
-    model: torch.nn.Module, images: torch.Tensor, inverse: torch.Tensor, targets: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """One forward of the distinct ``images``; per pair, the gradient of its own score."""
-    template = images.new_empty((len(inverse), *images.shape[1:]))
     rounds = occurrence_rounds(inverse)
-    with torch.enable_grad():
-        x = images.detach().requires_grad_(True)
+    template = inputs.new_empty(inputs.shape)
+    with frozen_parameters(model), torch.enable_grad():
+        x = inputs[firsts].detach().requires_grad_(True)
         logits = model(x)
         for k, rows in enumerate(rounds):
             seed = torch.zeros_like(logits)
             seed[inverse[rows], targets[rows]] = 1.0
             (grad,) = torch.autograd.grad(logits, x, seed, retain_graph=k + 1 < len(rounds))
             template[rows] = grad[inverse[rows]]
-    scores = logits.detach()[inverse, targets]
-    return scores, template
+    return target_scores(logits.detach()[inverse], targets), template

@@ -6,6 +6,8 @@ import torch
 from torch import nn
 
 from thinktwice.attribution.modified_backward import ModifiedBackward
+from thinktwice.gating.hooks import SiteRule
+from thinktwice.gating.rules import BackwardRule
 
 
 def _deconv_backward(grad: torch.Tensor, _inputs: torch.Tensor, _module: nn.Module) -> torch.Tensor:
@@ -17,4 +19,6 @@ class Deconvnet(ModifiedBackward):
     """Backward through each activation as ``relu(grad)``; max-pools keep their switches."""
 
     name = "deconvnet"
-    rule = staticmethod(_deconv_backward)
+
+    def site_rule(self) -> SiteRule:
+        return BackwardRule(_deconv_backward)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from abc import abstractmethod
 
 import torch
-from torch import nn
 
 from thinktwice.attribution.base import (
     Attribution,
@@ -14,24 +13,15 @@ from thinktwice.attribution.base import (
     one_pass_attribution,
 )
 from thinktwice.gating.hooks import SiteRule, rules_installed
-from thinktwice.gating.rules import BackwardRule
 from thinktwice.gating.sites import find_sites
-
-ActivationBackward = Callable[[torch.Tensor, torch.Tensor, nn.Module], torch.Tensor]
 
 
 class ModifiedBackward(AttributionMethod):
-    """Gradient with a changed backward at every activation module.
+    """Gradient with a changed backward at every activation module (:meth:`site_rule`)."""
 
-    By default :attr:`rule` replaces the activation's backward; a method that only
-    needs to transform the incoming gradient overrides :meth:`site_rule`.
-    """
-
-    rule: ActivationBackward
-
+    @abstractmethod
     def site_rule(self) -> SiteRule:
         """What each activation does in the backward pass."""
-        return BackwardRule(type(self).rule)
 
     def _attribute(self, inputs: torch.Tensor, targets: torch.Tensor) -> Attribution:
         sites = [s for s in find_sites(self.model, inputs[:1]) if s.kind == "activation"]

@@ -131,13 +131,14 @@ def evaluate(
     shard.barrier()
     if not shard.is_main:
         return None
-    summaries = summarise(results, image_ids, settings.methods)
+    scored = ScoredRecords(results, image_ids, settings.methods)
+    summaries = summarise(scored)
     write_report(
         out,
         summaries,
         title=f"{settings.model} on {settings.dataset}"
         + (f" ({settings.split})" if settings.split else ""),
-        paired=compare_with_reference(results, image_ids, settings.methods, "feedback"),
+        paired=compare_with_reference(scored, "feedback"),
     )
     return summaries
 
@@ -303,15 +304,33 @@ def _box_json(found: Any) -> list[int] | str:
     return [box.x0, box.y0, box.x1, box.y1] if box is not None else f"no box: {found.reason}"
 
 
-def summarise(
-    results: ResultsFile, image_ids: Sequence[str], methods: Sequence[str]
-) -> dict[str, dict[str, Any]]:
-    """Per method, the metrics over ``image_ids`` (latest record per image wins)."""
-    by_method, failed = _records_by_method(results, image_ids, methods)
+class ScoredRecords:
+    """A results file's records over ``image_ids``, per method, read once for the summary
+    and the paired comparisons (latest record per image wins)."""
+
+    def __init__(self, results: ResultsFile, image_ids: Sequence[str], methods: Sequence[str]):
+        wanted = set(image_ids)
+        self.records: dict[str, list[dict[str, Any]]] = {m: [] for m in methods}
+        self.failed: dict[str, set[str]] = {m: set() for m in methods}  # unreadable images
+        for record in results.records():
+            method = record["method"]
+            if method not in self.records or record["image_id"] not in wanted:
+                continue
+            if "error" in record:
+                self.failed[method].add(record["image_id"])
+            else:
+                self.records[method].append(record)
+        self.metrics = {
+            m: MetricsAccumulator.from_json_lines(records) for m, records in self.records.items()
+        }
+
+
+def summarise(scored: ScoredRecords) -> dict[str, dict[str, Any]]:
+    """Per method, the metrics over the scored images."""
     summaries = {}
-    for method, records in by_method.items():
-        summary = MetricsAccumulator.from_json_lines(records).summary()
-        unreadable = failed[method] - {r["image_id"] for r in records}
+    for method, records in scored.records.items():
+        summary = scored.metrics[method].summary()
+        unreadable = scored.failed[method] - {r["image_id"] for r in records}
         if unreadable:
             summary["failed"] = len(unreadable)
         summary["seconds_per_image"] = _mean_seconds(records)
@@ -319,35 +338,12 @@ def summarise(
     return summaries
 
 
-def compare_with_reference(
-    results: ResultsFile, image_ids: Sequence[str], methods: Sequence[str], reference: str
-) -> list[PairedComparison]:
+def compare_with_reference(scored: ScoredRecords, reference: str) -> list[PairedComparison]:
     """``reference`` against each other method, image by image (empty if not evaluated)."""
-    if reference not in methods or len(methods) < 2:
+    if reference not in scored.metrics or len(scored.metrics) < 2:
         return []
-    by_method, _ = _records_by_method(results, image_ids, methods)
-    outcomes = {
-        m: MetricsAccumulator.from_json_lines(records).outcomes for m, records in by_method.items()
-    }
+    outcomes = {m: metrics.outcomes for m, metrics in scored.metrics.items()}
     return paired_comparisons(outcomes, reference)
-
-
-def _records_by_method(
-    results: ResultsFile, image_ids: Sequence[str], methods: Sequence[str]
-) -> tuple[dict[str, list[dict[str, Any]]], dict[str, set[str]]]:
-    """(scored records per method, ids of images each method failed to read)."""
-    wanted = set(image_ids)
-    by_method: dict[str, list[dict[str, Any]]] = {m: [] for m in methods}
-    failed: dict[str, set[str]] = {m: set() for m in methods}
-    for record in results.records():
-        method = record["method"]
-        if method not in by_method or record["image_id"] not in wanted:
-            continue
-        if "error" in record:
-            failed[method].add(record["image_id"])
-        else:
-            by_method[method].append(record)
-    return by_method, failed
 
 
 def _mean_seconds(records: list[dict[str, Any]]) -> dict[str, float] | None:
