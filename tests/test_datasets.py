@@ -370,3 +370,36 @@ def test_dataset_indexing_protocol(tmp_path: Path) -> None:
     with pytest.raises(TypeError):
         data["000001"]  # type: ignore[index]
     assert "VOC2007" in repr(data)
+
+
+def test_ilsvrc_split_lists_select_and_order_images(tmp_path: Path) -> None:
+    text = (
+        "<annotation><size><width>100</width><height>80</height></size><object>"
+        "<name>n01440764</name><bndbox><xmin>5</xmin><ymin>6</ymin><xmax>50</xmax>"
+        "<ymax>70</ymax></bndbox></object></annotation>"
+    )
+    root = write_ilsvrc(tmp_path / "lists", {"a": text, "b": text, "c": text})
+    (root / "dev.txt").write_text("c\na\n\n")
+    (root / "test.txt").write_text("b\n")
+    dev = open_dataset(root, split="dev")
+    assert dev.splits == ("dev", "test") and dev.image_ids == ("c", "a")
+    assert open_dataset(root, split="test").image_ids == ("b",)
+    assert len(open_dataset(root)) == 3
+    with pytest.raises(DatasetError, match="no split 'val'"):
+        open_dataset(root, split="val")
+    (root / "test.txt").write_text("b\nzzz\n")
+    with pytest.raises(DatasetError, match="zzz"):
+        open_dataset(root, split="test")
+
+
+@pytest.mark.skipif(
+    not (SHARED / "datasets" / "imagenet-val-1000").is_dir(),
+    reason="../shared/datasets/imagenet-val-1000 is absent (a user's clone)",
+)
+def test_imagenet_val_1000_by_name_has_disjoint_dev_and_test() -> None:
+    dev = open_dataset("imagenet-val-1000", split="dev")
+    test = open_dataset("imagenet-val-1000", split="test")
+    assert len(dev) == 500 and len(test) == 500
+    assert not set(dev.image_ids) & set(test.image_ids)
+    sample = dev[0]
+    assert (sample.width, sample.height) == (227, 227) and sample.objects

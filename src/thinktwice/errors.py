@@ -37,3 +37,7 @@ class TargetError(ThinkTwiceError):
 
 class DatasetError(ThinkTwiceError):
     """A dataset folder or annotation file that cannot be read."""
+
+
+class OptionError(ThinkTwiceError, ValueError):
+    """An option outside its valid range or choices (the message lists the valid ones)."""

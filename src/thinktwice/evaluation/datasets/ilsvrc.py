@@ -29,7 +29,9 @@ Folder layout accepted by :func:`~thinktwice.evaluation.datasets.open_dataset`::
     ROOT/Annotations/*.xml   and  ROOT/images/*.JPEG
     (or the Kaggle layout ROOT/Annotations/CLS-LOC/val + ROOT/Data/CLS-LOC/val)
 
-The data has no splits.
+Splits: a text file ``ROOT/<split>.txt`` listing image ids (one per line, as
+``imagenet-val-1000`` has ``dev.txt`` and ``test.txt``) defines split ``<split>``;
+without such files the data has no splits.
 """
 
 from __future__ import annotations
@@ -57,6 +59,20 @@ _LAYOUTS = (
 )
 
 
+def find_split_lists(root: Path) -> dict[str, Path]:
+    """Split name -> id list file: every ``ROOT/<name>.txt`` (``dev.txt``, ``test.txt``)."""
+    return {path.stem: path for path in sorted(root.glob("*.txt")) if path.is_file()}
+
+
+def read_split_ids(path: Path) -> tuple[str, ...]:
+    """The image ids a split file lists, one per line (blank lines ignored)."""
+    try:
+        lines = path.read_text().splitlines()
+    except (OSError, UnicodeDecodeError) as error:
+        raise DatasetError(f"{path}: unreadable split list ({error})") from error
+    return tuple(line.strip() for line in lines if line.strip())
+
+
 def find_ilsvrc_dirs(root: Path) -> tuple[Path, Path] | None:
     """(annotations_dir, images_dir) when ``root`` has an ILSVRC layout, else None."""
     for ann_name, img_name in _LAYOUTS:
@@ -67,9 +83,10 @@ def find_ilsvrc_dirs(root: Path) -> tuple[Path, Path] | None:
 
 
 class IlsvrcDataset(Dataset):
-    """ILSVRC validation images with their boxes; annotations are parsed on access."""
+    """ILSVRC validation images with their boxes; annotations are parsed on access.
 
-    splits = ()
+    ``split_lists`` maps split names to id list files (see :func:`find_split_lists`).
+    """
 
     def __init__(
         self,
@@ -78,19 +95,35 @@ class IlsvrcDataset(Dataset):
         split: str | None = None,
         synsets: Mapping[str, int] | None = None,
         name: str = "ilsvrc-val",
+        split_lists: Mapping[str, Path] | None = None,
     ):
         self.annotations_dir = Path(annotations_dir)
         self.images_dir = Path(images_dir)
         self.name = name
+        lists = dict(split_lists or {})
+        self.splits = tuple(lists)
         check_split(split, self.splits, name)
-        self.split = None
+        self.split = split
         for folder, what in ((self.annotations_dir, "annotations"), (self.images_dir, "images")):
             if not folder.is_dir():
                 raise DatasetError(f"ILSVRC {what} folder not found: {folder}")
         self._files = tuple(sorted(self.annotations_dir.glob("*.xml")))
         if not self._files:
             raise DatasetError(f"no .xml annotation files in {self.annotations_dir}")
+        if split is not None:
+            self._files = self._split_files(read_split_ids(lists[split]), lists[split])
         self._synsets = synsets if synsets is not None else imagenet_synsets()
+
+    def _split_files(self, ids: tuple[str, ...], listed_in: Path) -> tuple[Path, ...]:
+        """The annotation files of ``ids``, in list order; an id without one is an error."""
+        by_stem = {path.stem: path for path in self._files}
+        missing = [image_id for image_id in ids if image_id not in by_stem]
+        if missing:
+            raise DatasetError(
+                f"{listed_in}: {len(missing)} listed image(s) have no annotation in "
+                f"{self.annotations_dir} (e.g. {missing[0]})"
+            )
+        return tuple(by_stem[image_id] for image_id in ids)
 
     def __len__(self) -> int:
         return len(self._files)
