@@ -121,8 +121,9 @@ def test_guided_backprop_on_a_user_model_with_in_place_relu_matches_captum():
 
 def test_guided_backprop_clips_after_the_slope_for_leaky_relu():
     """relu(grad) * f'(x) equals the definition relu(grad * f'(x)) since f' > 0 here."""
+    from thinktwice.attribution.modified_backward import BackwardRule
     from thinktwice.gating.hooks import rules_installed
-    from thinktwice.gating.rules import BackwardRule, local_slope
+    from thinktwice.gating.rules import local_slope
     from thinktwice.gating.sites import find_sites
     from thinktwice.gating.solvers.base import gated_pass
 
@@ -140,7 +141,7 @@ def test_guided_backprop_clips_after_the_slope_for_leaky_relu():
 
 
 def test_distinct_rows_groups_only_equal_images():
-    from thinktwice.attribution.base import distinct_rows, occurrence_rounds
+    from thinktwice.pairs import distinct_rows, occurrence_rounds
 
     torch.manual_seed(0)
     a, b = torch.rand(3, 8, 8), torch.rand(3, 8, 8)

@@ -17,6 +17,7 @@ import torch
 from thinktwice.errors import TargetError
 from thinktwice.gating.hooks import frozen_parameters
 from thinktwice.models.classifier import Classifier
+from thinktwice.pairs import distinct_rows, occurrence_rounds, one_hot_seed
 
 
 @dataclass
@@ -105,44 +106,6 @@ def target_scores(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return logits.gather(1, targets.view(-1, 1)).squeeze(1)
 
 
-def distinct_rows(inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(first row of each distinct image [U], which distinct image each row is [N]).
-
-    A batch of (image, class) pairs repeats an image once per class; equal rows
-    are found exactly (a cheap fingerprint proposes, ``torch.equal`` decides).
-    """
-    fingerprints = inputs.flatten(1).sum(dim=1).tolist()
-    firsts: list[int] = []
-    inverse: list[int] = []
-    for row, fingerprint in enumerate(fingerprints):
-        match = next(
-            (
-                u
-                for u, first in enumerate(firsts)
-                if fingerprints[first] == fingerprint and torch.equal(inputs[first], inputs[row])
-            ),
-            None,
-        )
-        if match is None:
-            match = len(firsts)
-            firsts.append(row)
-        inverse.append(match)
-    return torch.tensor(firsts, dtype=torch.long), torch.tensor(inverse, dtype=torch.long)
-
-
-def occurrence_rounds(inverse: torch.Tensor) -> list[torch.Tensor]:
-    """Rows grouped so that no distinct image appears twice in a group (k-th uses together)."""
-    seen: dict[int, int] = {}
-    rounds: list[list[int]] = []
-    for row, image in enumerate(inverse.tolist()):
-        k = seen.get(image, 0)
-        seen[image] = k + 1
-        if k == len(rounds):
-            rounds.append([])
-        rounds[k].append(row)
-    return [torch.tensor(rows, dtype=torch.long) for rows in rounds]
-
-
 def input_gradient(
     model: torch.nn.Module, inputs: torch.Tensor, targets: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -159,8 +122,7 @@ def input_gradient(
         x = inputs[firsts].detach().requires_grad_(True)
         logits = model(x)
         for k, rows in enumerate(rounds):
-            seed = torch.zeros_like(logits)
-            seed[inverse[rows], targets[rows]] = 1.0
+            seed = one_hot_seed(logits, inverse[rows], targets[rows])
             (grad,) = torch.autograd.grad(logits, x, seed, retain_graph=k + 1 < len(rounds))
             template[rows] = grad[inverse[rows]]
     return target_scores(logits.detach()[inverse], targets), template

@@ -5,9 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from thinktwice.attribution.modified_backward import ModifiedBackward
+from thinktwice.attribution.modified_backward import BackwardRule, ModifiedBackward
 from thinktwice.gating.hooks import SiteRule
-from thinktwice.gating.rules import BackwardRule
 
 
 def _deconv_backward(grad: torch.Tensor, _inputs: torch.Tensor, _module: nn.Module) -> torch.Tensor:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from thinktwice.attribution.modified_backward import ModifiedBackward
+from thinktwice.attribution.modified_backward import ModifiedBackward, OutputGradientRule
 from thinktwice.gating.hooks import SiteRule
-from thinktwice.gating.rules import OutputGradientRule
 
 
 def _positive_part(grad: torch.Tensor) -> torch.Tensor:

@@ -1,10 +1,18 @@
-"""Methods that keep the forward pass and change the gradient through activations."""
+"""Methods that keep the forward pass and change the gradient through activations.
+
+:class:`BackwardRule` replaces the gradient through each activation (deconvnet);
+:class:`OutputGradientRule` keeps the activation's own backward and only
+transforms the gradient that reaches its output (guided backprop). Both are
+installed at every activation site by :func:`~thinktwice.gating.hooks.rules_installed`.
+"""
 
 from __future__ import annotations
 
 from abc import abstractmethod
+from collections.abc import Callable
 
 import torch
+from torch import nn
 
 from thinktwice.attribution.base import (
     Attribution,
@@ -13,7 +21,56 @@ from thinktwice.attribution.base import (
     one_pass_attribution,
 )
 from thinktwice.gating.hooks import SiteRule, rules_installed
-from thinktwice.gating.sites import find_sites
+from thinktwice.gating.sites import GateSite, find_sites
+
+
+class _ReplaceBackward(torch.autograd.Function):
+    """Forward returns the module's output; backward sends ``rule(grad, input)`` to the input."""
+
+    @staticmethod
+    def forward(ctx, inputs, output, rule):  # type: ignore[override]
+        ctx.rule = rule
+        ctx.save_for_backward(inputs)
+        return output.clone()
+
+    @staticmethod
+    def backward(ctx, grad):  # type: ignore[override]
+        (inputs,) = ctx.saved_tensors
+        return ctx.rule(grad, inputs), None, None
+
+
+class BackwardRule:
+    """Keep the forward pass; replace the gradient through each activation module.
+
+    ``rule(grad_output, module_input, module) -> grad_input``.
+    """
+
+    def __init__(self, rule: Callable[[torch.Tensor, torch.Tensor, nn.Module], torch.Tensor]):
+        self.rule = rule
+
+    def apply(
+        self, site: GateSite, module: nn.Module, inputs: torch.Tensor, output: torch.Tensor
+    ) -> torch.Tensor:
+        return _ReplaceBackward.apply(
+            inputs, output.detach(), lambda grad, x: self.rule(grad, x, module)
+        )
+
+
+class OutputGradientRule:
+    """Keep the forward pass and the activation's own backward; transform the gradient
+    arriving at its output first (``transform(grad_output) -> grad_output``).
+
+    Cheaper than :class:`BackwardRule`: no copy of the output, no recomputed slope.
+    """
+
+    def __init__(self, transform: Callable[[torch.Tensor], torch.Tensor]):
+        self.transform = transform
+
+    def apply(
+        self, site: GateSite, module: nn.Module, inputs: torch.Tensor, output: torch.Tensor
+    ) -> None:
+        if output.requires_grad:
+            output.register_hook(self.transform)
 
 
 class ModifiedBackward(AttributionMethod):

@@ -28,20 +28,29 @@ class SiteRule(Protocol):
     ) -> torch.Tensor | None: ...
 
 
+class InputSiteRule(SiteRule, Protocol):
+    """A rule that can also act on a module's input (sites with ``position="input"``):
+    return the tensor the module sees instead (None: unchanged)."""
+
+    def apply_input(
+        self, site: GateSite, module: nn.Module, inputs: torch.Tensor
+    ) -> torch.Tensor | None: ...
+
+
 class _CallCounter:
     """Maps each call of a module during one forward pass to its :class:`GateSite`."""
 
     def __init__(self, sites: Sequence[GateSite]):
-        self.by_call = {(site.name, site.call): site for site in sites}
-        self.calls: dict[str, int] = {}
+        self.by_call = {(site.name, site.call, site.position): site for site in sites}
+        self.calls: dict[tuple[str, str], int] = {}
 
     def reset(self, *_args: object) -> None:
         self.calls.clear()
 
-    def next_site(self, name: str) -> GateSite | None:
-        call = self.calls.get(name, 0)
-        self.calls[name] = call + 1
-        return self.by_call.get((name, call))
+    def next_site(self, name: str, position: str = "output") -> GateSite | None:
+        call = self.calls.get((name, position), 0)
+        self.calls[(name, position)] = call + 1
+        return self.by_call.get((name, call, position))
 
 
 @contextmanager
@@ -76,12 +85,16 @@ def _hooks(model: nn.Module, sites: Sequence[GateSite], rule: SiteRule) -> Itera
     inplace_flags: dict[nn.Module, bool] = {}
     training = {module: module.training for module in model.modules()}
     try:
-        for name in {site.name for site in sites}:
+        for name, position in {(site.name, site.position) for site in sites}:
             module = modules[name]
             if getattr(module, "inplace", False):
                 inplace_flags[module] = True
                 module.inplace = False
-            handles.append(module.register_forward_hook(_site_hook(name, counter, rule)))
+            if position == "input":
+                hook = _input_site_hook(name, counter, rule)
+                handles.append(module.register_forward_pre_hook(hook))
+            else:
+                handles.append(module.register_forward_hook(_site_hook(name, counter, rule)))
         model.eval()
         yield
     finally:
@@ -99,5 +112,19 @@ def _site_hook(name: str, counter: _CallCounter, rule: SiteRule):
         if site is None or not isinstance(output, torch.Tensor):
             return None  # not a selected call, or a pool that also returns its indices
         return rule.apply(site, module, inputs[0], output)
+
+    return hook
+
+
+def _input_site_hook(name: str, counter: _CallCounter, rule: SiteRule):
+    if not hasattr(rule, "apply_input"):
+        raise TypeError(f"{type(rule).__name__} cannot act on a module's input (site {name})")
+
+    def hook(module: nn.Module, inputs: tuple) -> tuple | None:
+        site = counter.next_site(name, "input")
+        if site is None or not inputs or not isinstance(inputs[0], torch.Tensor):
+            return None
+        replaced = rule.apply_input(site, module, inputs[0])  # type: ignore[attr-defined]
+        return None if replaced is None else (replaced, *inputs[1:])
 
     return hook

@@ -1,14 +1,19 @@
-"""What happens at a gate site: the feedback gate, modified backward rules, freezing.
+"""The feedback gate at a site, the rules that decide it, and freezing.
 
-* :class:`GateRule` multiplies each site's output by its gate ``h`` (Eq. 4 with
-  the feedback variable of section 3.3) and records, per site, the activation
-  and the gradient of the target score that reaches it; solvers read both.
-* :class:`BackwardRule` keeps the forward pass and replaces the gradient through
-  each activation (deconvnet); :class:`OutputGradientRule` keeps both and only
-  transforms the gradient that reaches each activation's output (guided backprop).
+* :class:`GateRule` multiplies each site's tensor (a module's output, or its
+  input for ``position="input"`` sites) by its gate ``h`` (Eq. 4 with the
+  feedback variable of section 3.3) and records, per site, the gated tensor and
+  the gradient of the target score that reaches it; solvers read both.
+* Decisions (:data:`DECISIONS`) say which gates the hard solvers open after a
+  backward pass: ``"gain"`` where opening raises the score (``dS/dh > 0``),
+  ``"gradient"`` where the score's gradient at the unit is positive (the
+  authors' notebook: ``1[dS/dx > 0]``, whatever the sign of ``x``).
 * Freezing (:meth:`GateRule.freeze`) fixes every activation's on/off pattern and
   every pool's selection, so the gated network becomes exactly affine in the
   image: ``S_c(I) = T_c . I + b`` (Eq. 8) for any ``I``.
+
+The backward rules of deconvnet and guided backprop live with those methods,
+in :mod:`thinktwice.attribution.modified_backward`.
 """
 
 from __future__ import annotations
@@ -35,11 +40,19 @@ def helpful(grad: torch.Tensor, activation: torch.Tensor) -> torch.Tensor:
     return torch.where(activation < 0, -grad, grad) > 0
 
 
-def _recursive_decision(current: torch.Tensor | None) -> GradRule:
+def positive_gradient(grad: torch.Tensor, _activation: torch.Tensor) -> torch.Tensor:
+    """Where the score's gradient at the unit is positive (the authors' notebook rule)."""
+    return grad > 0
+
+
+DECISIONS: dict[str, GradRule] = {"gain": helpful, "gradient": positive_gradient}
+
+
+def _recursive_decision(decide: GradRule, current: torch.Tensor | None) -> GradRule:
     """The gate chosen on the way down; a closed ``current`` gate stays closed if given."""
     if current is None:
-        return helpful
-    return lambda grad, activation: helpful(grad, activation) & (current >= 0.5)
+        return decide
+    return lambda grad, activation: decide(grad, activation) & (current >= 0.5)
 
 
 @dataclass
@@ -78,8 +91,8 @@ class GateRule:
     """Feedback gates at every site; ``states[site.key]`` holds each site's tensors.
 
     With ``recursive=True`` the backward pass decides each site's next gate as the
-    gradient passes through it and sends the gradient below through the new gate:
-    the layer-by-layer top-down variant.
+    gradient passes through it (by ``decision``, see :data:`DECISIONS`) and sends
+    the gradient below through the new gate: the layer-by-layer top-down variant.
     """
 
     def __init__(
@@ -89,12 +102,14 @@ class GateRule:
         recursive: bool = False,
         gated: set[str] | None = None,
         prune_only: bool = False,
+        decision: str = "gain",
     ):
         self.sites = sites
         self.states = {site.key: SiteState() for site in sites}
         self.gated = set(self.states) if gated is None else set(gated)
         self.recursive = recursive
         self.prune_only = prune_only
+        self.decide = DECISIONS[decision]
         self.recording_inputs = False
         # When set, the autograd graph starts at the lowest gated site: a backward then
         # reaches every gate but not the image, which is all an intermediate pass needs.
@@ -113,12 +128,27 @@ class GateRule:
             output = state.frozen(inputs)
         if self.graph_from_lowest_gate and site.key == self._lowest_gate:
             output = self.graph_root = output.detach().requires_grad_(True)
-        state.activation = output.detach()
-        gate = state.gate if state.gate is not None else output.new_ones(())
+        return self._gated(site, state, output)
+
+    def apply_input(self, site: GateSite, module: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
+        """The gate on a module's input (no freezing: the module itself is not hooked)."""
+        state = self.states[site.key]
+        state.module = module
+        if self.graph_from_lowest_gate and site.key == self._lowest_gate:
+            inputs = self.graph_root = inputs.detach().requires_grad_(True)
+        return self._gated(site, state, inputs)
+
+    def _gated(self, site: GateSite, state: SiteState, tensor: torch.Tensor) -> torch.Tensor:
+        state.activation = tensor.detach()
+        gate = state.gate if state.gate is not None else tensor.new_ones(())
         decide = None
         if self.recursive and site.key in self.gated:
-            decide = _recursive_decision(state.gate if self.prune_only else None)
-        return _Gate.apply(output, gate, state, decide)
+            decide = _recursive_decision(self.decide, state.gate if self.prune_only else None)
+        return _Gate.apply(tensor, gate, state, decide)
+
+    def all_open(self) -> bool:
+        """Whether no gate has been set yet (every pair sees the plain network)."""
+        return all(state.gate is None for state in self.states.values())
 
     def set_gates(self, gates: dict[str, torch.Tensor | None]) -> None:
         for key, gate in gates.items():
@@ -133,6 +163,8 @@ class GateRule:
 
         Call after a forward made with ``recording_inputs = True``.
         """
+        if any(site.position == "input" for site in self.sites):
+            raise ValueError("freezing needs output gates (placement='outputs')")
         for key, state in self.states.items():
             if state.inputs is None or state.module is None:
                 raise RuntimeError(f"site {key} has no recorded input; run a forward first")
@@ -185,52 +217,3 @@ def _pool_indices(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
         ceil_mode=module.ceil_mode,
         return_indices=True,
     )[1]
-
-
-class _ReplaceBackward(torch.autograd.Function):
-    """Forward returns the module's output; backward sends ``rule(grad, input)`` to the input."""
-
-    @staticmethod
-    def forward(ctx, inputs, output, rule):  # type: ignore[override]
-        ctx.rule = rule
-        ctx.save_for_backward(inputs)
-        return output.clone()
-
-    @staticmethod
-    def backward(ctx, grad):  # type: ignore[override]
-        (inputs,) = ctx.saved_tensors
-        return ctx.rule(grad, inputs), None, None
-
-
-class BackwardRule:
-    """Keep the forward pass; replace the gradient through each activation module.
-
-    ``rule(grad_output, module_input, module) -> grad_input``.
-    """
-
-    def __init__(self, rule: Callable[[torch.Tensor, torch.Tensor, nn.Module], torch.Tensor]):
-        self.rule = rule
-
-    def apply(
-        self, site: GateSite, module: nn.Module, inputs: torch.Tensor, output: torch.Tensor
-    ) -> torch.Tensor:
-        return _ReplaceBackward.apply(
-            inputs, output.detach(), lambda grad, x: self.rule(grad, x, module)
-        )
-
-
-class OutputGradientRule:
-    """Keep the forward pass and the activation's own backward; transform the gradient
-    arriving at its output first (``transform(grad_output) -> grad_output``).
-
-    Cheaper than :class:`BackwardRule`: no copy of the output, no recomputed slope.
-    """
-
-    def __init__(self, transform: Callable[[torch.Tensor], torch.Tensor]):
-        self.transform = transform
-
-    def apply(
-        self, site: GateSite, module: nn.Module, inputs: torch.Tensor, output: torch.Tensor
-    ) -> None:
-        if output.requires_grad:
-            output.register_hook(self.transform)

@@ -3,6 +3,12 @@
 A *site* is one call of one such module during the forward pass. Sites are
 found by running the model once with hooks, so they come in execution order
 (bottom-up) and a module called twice in one pass yields two sites.
+
+Two placements exist. ``"outputs"`` (the paper's Eq. 4): a gate multiplies the
+output of every activation and max-pool. ``"inputs"`` (the authors' notebook):
+a gate multiplies the *input* of every layer -- every convolution and linear
+layer (the first one's input is the image itself), every activation (its
+pre-activation) and every max-pool.
 """
 
 from __future__ import annotations
@@ -24,6 +30,8 @@ POOLS: tuple[type[nn.Module], ...] = (
     nn.AdaptiveMaxPool2d,
     nn.AdaptiveMaxPool3d,
 )
+LAYERS: tuple[type[nn.Module], ...] = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
+PLACEMENTS = ("outputs", "inputs")
 _FUNCTIONAL_ACTIVATIONS = {
     torch.relu,
     torch.relu_,
@@ -40,18 +48,22 @@ _FUNCTIONAL_ACTIVATIONS = {
 
 @dataclass(frozen=True)
 class GateSite:
-    """One gated call: module ``name`` (as in ``named_modules``), its ``call``-th use."""
+    """One gated call: module ``name`` (as in ``named_modules``), its ``call``-th use,
+    gated at its output or (``position="input"``) at its input."""
 
     name: str
     call: int
-    kind: str  # "activation" or "pool"
-    shape: tuple[int, ...]  # output shape of one sample
+    kind: str  # "activation", "pool" or "layer" (a convolution or linear layer)
+    shape: tuple[int, ...]  # shape of the gated tensor for one sample
     module_type: str
+    position: str = "output"  # "output" or "input"
 
     @property
     def key(self) -> str:
-        """A unique, readable identifier: the module name, with ``#k`` for a repeated call."""
-        return self.name if self.call == 0 else f"{self.name}#{self.call}"
+        """A unique, readable identifier: the module name, with ``#k`` for a repeated call
+        and ``:in`` for an input gate."""
+        key = self.name if self.call == 0 else f"{self.name}#{self.call}"
+        return key if self.position == "output" else f"{key}:in"
 
     @property
     def size(self) -> int:
@@ -62,11 +74,14 @@ class GateSite:
 
 
 def site_kind(module: nn.Module) -> str | None:
-    """``"activation"``, ``"pool"``, or None for a module that takes no gate."""
+    """``"activation"``, ``"pool"``, ``"layer"`` (convolution, linear), or None for a
+    module that takes no gate."""
     if isinstance(module, ACTIVATIONS):
         return "activation"
     if isinstance(module, POOLS):
         return "pool"
+    if isinstance(module, LAYERS):
+        return "layer"
     return None
 
 
@@ -90,36 +105,52 @@ class _FunctionalCounter(TorchFunctionMode):
         self.inside_gated_module -= 1
 
 
-def find_sites(model: nn.Module, example: torch.Tensor, *, warn: bool = True) -> list[GateSite]:
+def find_sites(
+    model: nn.Module, example: torch.Tensor, *, warn: bool = True, placement: str = "outputs"
+) -> list[GateSite]:
     """The gate sites of ``model`` in execution order, found by one forward on ``example``.
 
-    Warns when the model calls activations as functions: those cannot be gated,
-    so feedback would silently skip them.
+    ``placement="outputs"``: the outputs of activations and max-pools (kinds
+    ``activation``, ``pool``); ``"inputs"``: the inputs of those and of every
+    convolution and linear layer (kind ``layer``). Warns when the model calls
+    activations as functions: those cannot be gated, so feedback would silently
+    skip them.
     """
+    if placement not in PLACEMENTS:
+        raise ValueError(f"placement must be one of {PLACEMENTS}, got {placement!r}")
+    at_input = placement == "inputs"
     names = {module: name for name, module in model.named_modules()}
     sites: list[GateSite] = []
     calls: dict[nn.Module, int] = {}
 
     counter = _FunctionalCounter()
 
-    def record(module: nn.Module, _inputs: tuple, output: torch.Tensor) -> None:
-        counter.leave()
+    def record(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
+        kind = site_kind(module) or ""
+        if kind != "layer":
+            counter.leave()
         call = calls.get(module, 0)
         calls[module] = call + 1
-        out = output[0] if isinstance(output, tuple) else output
+        if kind == "layer" and not at_input:
+            return
+        gated = inputs[0] if at_input else (output[0] if isinstance(output, tuple) else output)
         sites.append(
             GateSite(
                 name=names[module],
                 call=call,
-                kind=site_kind(module) or "",
-                shape=tuple(out.shape[1:]),
+                kind=kind,
+                shape=tuple(gated.shape[1:]),
                 module_type=type(module).__name__,
+                position="input" if at_input else "output",
             )
         )
 
     handles = []
     for module in model.modules():
-        if site_kind(module) is not None:
+        kind = site_kind(module)
+        if kind == "layer":
+            handles.append(module.register_forward_hook(record))
+        elif kind is not None:
             handles.append(module.register_forward_pre_hook(counter.enter))
             handles.append(module.register_forward_hook(record))
     try:
@@ -142,7 +173,7 @@ def find_sites(model: nn.Module, example: torch.Tensor, *, warn: bool = True) ->
 def select_sites(
     sites: Sequence[GateSite],
     layers: int | str | Sequence[str] = "all",
-    kinds: Sequence[str] = ("activation", "pool"),
+    kinds: Sequence[str] = ("activation", "pool", "layer"),
 ) -> list[GateSite]:
     """The sites that get gates.
 

@@ -1,27 +1,32 @@
 """Feedback solvers: how gates are updated to maximise the target class score."""
 
-from thinktwice.gating.solvers.base import FeedbackResult
+from thinktwice.errors import OptionError
+from thinktwice.gating.solvers.base import FeedbackResult, Solver
 from thinktwice.gating.solvers.fr import RecursivePruning
 from thinktwice.gating.solvers.fsp import SelectivePruning
 from thinktwice.gating.solvers.relaxed import RelaxedAscent
 
-SOLVERS = {
+SOLVERS: dict[str, type[Solver]] = {
     SelectivePruning.name: SelectivePruning,
     RecursivePruning.name: RecursivePruning,
     RelaxedAscent.name: RelaxedAscent,
 }
 
 
-def make_solver(name: str, **options):
+def make_solver(name: str, **options) -> Solver:
     """A solver by name (``fsp``, ``fr``, ``relaxed``) with its options."""
     if name not in SOLVERS:
-        raise ValueError(f"unknown solver {name!r}; choose one of: {', '.join(SOLVERS)}")
-    return SOLVERS[name](**options)
+        raise OptionError(f"unknown solver {name!r}; choose one of: {', '.join(SOLVERS)}")
+    try:
+        return SOLVERS[name](**options)
+    except TypeError as error:  # an option this solver does not take
+        raise OptionError(f"solver {name!r}: {error}") from None
 
 
 __all__ = [
     "SOLVERS",
     "FeedbackResult",
+    "Solver",
     "RecursivePruning",
     "RelaxedAscent",
     "SelectivePruning",

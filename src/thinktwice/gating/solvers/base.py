@@ -1,14 +1,27 @@
-"""What every feedback solver shares: one gated pass, and the result it returns."""
+"""What every feedback solver shares: the feedback loop, one gated pass, and the result.
+
+A solver (:class:`Solver`) runs the loop of section 3.3: a first pass with every
+gate open (the ordinary feedforward), then, until the gates stop changing or
+``max_iter`` updates were made, a gate update from the last backward pass and a
+new gated pass. Subclasses say only how gates move (:meth:`Solver.update`).
+"""
 
 from __future__ import annotations
 
 import warnings
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import torch
+from torch import nn
 
-from thinktwice.gating.rules import GateRule
+from thinktwice.errors import OptionError
+from thinktwice.gating.hooks import rules_installed
+from thinktwice.gating.rules import DECISIONS, GateRule
 from thinktwice.gating.sites import GateSite
+from thinktwice.pairs import distinct_rows, occurrence_rounds, one_hot_seed
 
 # A score may drop by float round-off when gates do not change; below this it is no drop.
 MONOTONE_TOLERANCE = 1e-4
@@ -58,6 +71,101 @@ class PassOutput:
     template: torch.Tensor | None  # [N, 3, H, W]
 
 
+@dataclass
+class Step:
+    """What a gate update may read: the batch, the pass just made, the trace so far."""
+
+    classifier: nn.Module
+    images: torch.Tensor
+    targets: torch.Tensor
+    output: PassOutput
+    evidence: list[torch.Tensor] = field(default_factory=list)
+
+
+class Solver(ABC):
+    """A feedback solver: the shared loop; subclasses move the gates in :meth:`update`.
+
+    ``recursive`` solvers decide gates during the backward pass itself (so a
+    pass's own input gradient runs through gates not yet in its forward and is
+    never used as the template); ``monotone_expected`` solvers warn when the
+    objective drops.
+    """
+
+    name: ClassVar[str]
+    recursive: ClassVar[bool] = False
+    monotone_expected: ClassVar[bool] = False
+
+    def __init__(self, max_iter: int = 10, decision: str = "gain", prune_only: bool = False):
+        if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 0:
+            raise OptionError(f"max_iter must be an integer >= 0, got {max_iter!r}")
+        if decision not in DECISIONS:
+            raise OptionError(f"decision must be one of {', '.join(DECISIONS)}, got {decision!r}")
+        self.max_iter = max_iter
+        self.decision = decision
+        self.prune_only = prune_only
+
+    def installed_sites(
+        self, sites: Sequence[GateSite], gated: Sequence[GateSite]
+    ) -> list[GateSite]:
+        """The sites that need the rule installed (default: the gated ones)."""
+        return list(gated)
+
+    def make_rule(self, sites: Sequence[GateSite], gated: Sequence[GateSite]) -> GateRule:
+        return GateRule(
+            self.installed_sites(sites, gated),
+            recursive=self.recursive,
+            gated={site.key for site in gated},
+            prune_only=self.prune_only,
+            decision=self.decision,
+        )
+
+    @abstractmethod
+    def update(self, rule: GateRule, step: Step, *, apply: bool = True) -> torch.Tensor:
+        """Move the gates after ``step`` (only report when ``apply`` is False); returns
+        [N] bool: the pairs whose gates are at a fixed point (left unchanged)."""
+
+    def solve(
+        self,
+        classifier: nn.Module,
+        images: torch.Tensor,
+        targets: torch.Tensor,
+        sites: Sequence[GateSite],
+        gated: Sequence[GateSite] | None = None,
+    ) -> FeedbackResult:
+        """Feedback on ``gated`` sites (default: all ``sites``); ``sites`` are all the
+        network's sites of the same placement (some objectives linearise the network)."""
+        gated = list(sites if gated is None else gated)
+        rule = self.make_rule(sites, gated)
+        scores, fractions, evidence = [], [], []
+        with rules_installed(classifier, rule.sites, rule):
+            for iteration in range(self.max_iter + 1):
+                last = iteration == self.max_iter
+                out = gated_pass(
+                    classifier, images, targets, rule, template=last and not self.recursive
+                )
+                scores.append(out.scores)
+                fractions.append(open_fraction(rule, len(images)))
+                step = Step(classifier, images, targets, out, evidence)
+                converged = self.update(rule, step, apply=not last)
+                if last or bool(converged.all()):
+                    break
+            if out.template is None:  # the template at the final gates: a plain gradient pass
+                rule.recursive = False
+                out = gated_pass(classifier, images, targets, rule, template=True)
+        result = FeedbackResult(
+            template=out.template,
+            scores=torch.stack(scores),
+            open_fraction=torch.stack(fractions),
+            converged=converged,
+            sites=gated,
+            gates=rule.gates(),
+            evidence=torch.stack(evidence) if evidence else None,
+        )
+        if self.monotone_expected:
+            warn_if_not_monotone(result, self.name)
+        return result
+
+
 def gated_pass(
     classifier: torch.nn.Module,
     images: torch.Tensor,
@@ -70,23 +178,95 @@ def gated_pass(
 
     The backward records ``dS/dy`` at every gate site (see :class:`GateRule`).
     With ``template=False`` it stops at the lowest gate of ``rule`` and skips the
-    image gradient: cheaper, and enough to update the gates.
+    image gradient: cheaper, and enough to update the gates. While every gate is
+    still open, an image that appears in several pairs goes forward once.
     """
     with torch.enable_grad():
-        x = images.detach().requires_grad_(template)
-        if rule is not None:
-            rule.graph_from_lowest_gate = not template
-            rule.graph_root = None
-        try:
-            scores = classifier(x).gather(1, targets.view(-1, 1)).squeeze(1)
-        finally:
-            if rule is not None:
-                rule.graph_from_lowest_gate = False
-        root = x if template else (rule.graph_root if rule is not None else None)
-        if root is None:
-            raise ValueError("a pass without template needs a rule with a gated site")
+        if rule is not None and rule.all_open():
+            firsts, inverse = distinct_rows(images)
+            if len(firsts) < len(images):
+                return _shared_open_pass(
+                    classifier, images, targets, rule, template, firsts, inverse
+                )
+        scores, root = _forward(classifier, images, targets, rule, template)
         (grad,) = torch.autograd.grad(scores.sum(), root)
     return PassOutput(scores=scores.detach(), template=grad if template else None)
+
+
+def _forward(
+    classifier: nn.Module,
+    images: torch.Tensor,
+    targets: torch.Tensor | None,
+    rule: GateRule | None,
+    template: bool,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(target scores, or all logits when ``targets`` is None; the tensor a backward
+    must reach)."""
+    x = images.detach().requires_grad_(template)
+    if rule is not None:
+        rule.graph_from_lowest_gate = not template
+        rule.graph_root = None
+    try:
+        logits = classifier(x)
+    finally:
+        if rule is not None:
+            rule.graph_from_lowest_gate = False
+    root = x if template else (rule.graph_root if rule is not None else None)
+    if root is None:
+        raise ValueError("a pass without template needs a rule with a gated site")
+    scores = logits if targets is None else logits.gather(1, targets.view(-1, 1)).squeeze(1)
+    return scores, root
+
+
+def _shared_open_pass(
+    classifier: nn.Module,
+    images: torch.Tensor,
+    targets: torch.Tensor,
+    rule: GateRule,
+    template: bool,
+    firsts: torch.Tensor,
+    inverse: torch.Tensor,
+) -> PassOutput:
+    """The all-open pass with one forward per distinct image and one backward per class
+    (``firsts``, ``inverse``: see :func:`~thinktwice.pairs.distinct_rows`).
+
+    Every site's recorded tensors are then per pair again, as after a plain pass.
+    """
+    rounds = occurrence_rounds(inverse)
+    logits, root = _forward(classifier, images[firsts], None, rule, template)
+    grads = {key: None for key in rule.states}
+    decided = {key: None for key in rule.states}
+    image_grad = images.new_empty(images.shape) if template else None
+    for k, rows in enumerate(rounds):
+        seed = one_hot_seed(logits, inverse[rows], targets[rows])
+        (grad,) = torch.autograd.grad(logits, root, seed, retain_graph=k + 1 < len(rounds))
+        if image_grad is not None:
+            image_grad[rows] = grad[inverse[rows]]
+        for key, state in rule.states.items():
+            _scatter(grads, key, state.grad, rows, inverse, len(images))
+            _scatter(decided, key, state.decided, rows, inverse, len(images))
+    for key, state in rule.states.items():
+        state.grad, state.decided = grads[key], decided[key]
+        state.activation = None if state.activation is None else state.activation[inverse]
+        state.inputs = None if state.inputs is None else state.inputs[inverse]
+    scores = logits.detach()[inverse, targets]
+    return PassOutput(scores=scores, template=image_grad)
+
+
+def _scatter(
+    buffers: dict[str, torch.Tensor | None],
+    key: str,
+    value: torch.Tensor | None,
+    rows: torch.Tensor,
+    inverse: torch.Tensor,
+    batch: int,
+) -> None:
+    """Copy one round's per-image ``value`` into the per-pair buffer at ``rows``."""
+    if value is None:
+        return
+    if buffers[key] is None:
+        buffers[key] = value.new_empty((batch, *value.shape[1:]))
+    buffers[key][rows] = value[inverse[rows]]
 
 
 def baseline_pass(
@@ -125,7 +305,7 @@ def open_fraction(rule: GateRule, batch: int) -> torch.Tensor:
         if state.gate is None:
             rows.append(torch.ones(batch))
         else:
-            rows.append(state.gate.float().flatten(1).mean(dim=1))
+            rows.append(state.gate.float().flatten(1).mean(dim=1).cpu())
     return torch.stack(rows) if rows else torch.ones(0, batch)
 
 

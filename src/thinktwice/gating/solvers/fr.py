@@ -1,9 +1,9 @@
 """Feedback, recursive variant (FR): the FSP decision taken layer by layer, top-down.
 
-Within one backward pass, each gate site decides ``h = 1[dS_c/dy > 0]`` as the
-gradient reaches it, and the gradient sent to the layers below already passes
-through the new gate; so a lower layer decides knowing what the layers above
-have switched off. Then one forward with all new gates, as in FSP.
+Within one backward pass, each gate site decides its gate as the gradient
+reaches it, and the gradient sent to the layers below already passes through
+the new gate; so a lower layer decides knowing what the layers above have
+switched off. Then one forward with all new gates, as in FSP.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 
 from thinktwice.gating.rules import GateRule
+from thinktwice.gating.solvers.base import Step
 from thinktwice.gating.solvers.fsp import SelectivePruning
 
 
@@ -20,10 +21,10 @@ class RecursivePruning(SelectivePruning):
     name = "fr"
     recursive = True
 
-    def __init__(self, max_iter: int = 10, prune_only: bool = False):
-        super().__init__(max_iter=max_iter, objective="score", prune_only=prune_only)
+    def __init__(self, max_iter: int = 10, prune_only: bool = False, decision: str = "gain"):
+        super().__init__(
+            max_iter=max_iter, objective="score", prune_only=prune_only, decision=decision
+        )
 
-    def _decide(
-        self, rule: GateRule, activations: dict[str, torch.Tensor]
-    ) -> dict[str, torch.Tensor]:
+    def _proposal(self, rule: GateRule, step: Step) -> dict[str, torch.Tensor]:
         return {key: rule.states[key].decided for key in rule.gated}

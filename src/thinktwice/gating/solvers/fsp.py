@@ -1,10 +1,12 @@
 """Feedback by selective pruning (FSP): the paper's hard update of Eq. 6.
 
-Each iteration: backward from the target score S_c; at every gate site set
-``h = 1[dS_c/dy > 0]`` (open exactly the units whose output helps the class);
-re-forward with the new gates. Stop at a fixed point or after ``max_iter``.
-With ``prune_only=True`` a closed gate stays closed (selective *pruning* in the
-strict sense): the open set only shrinks, so the loop always reaches a fixed point.
+Each iteration: backward from the target score S_c; at every gate site open
+exactly the units the decision rule accepts (``"gain"``: ``dS_c/dh > 0``, the
+paper's ``1[dS_c/dx > 0]`` for non-negative units; ``"gradient"``: the sign of
+``dS_c/dx`` alone, as in the authors' notebook); re-forward with the new gates.
+Stop at a fixed point or after ``max_iter``. With ``prune_only=True`` a closed
+gate stays closed (selective *pruning* in the strict sense): the open set only
+shrinks, so the loop always reaches a fixed point.
 
 ``objective="evidence"`` maximises the image's own share of the score,
 ``T_c . (I - mean)``, instead of ``S_c``: a unit is kept when the part of its
@@ -19,117 +21,87 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-from torch import nn
 
-from thinktwice.gating.hooks import rules_installed
-from thinktwice.gating.rules import GateRule, helpful
+from thinktwice.errors import OptionError
+from thinktwice.gating.rules import GateRule
 from thinktwice.gating.sites import GateSite
-from thinktwice.gating.solvers.base import (
-    FeedbackResult,
-    baseline_pass,
-    gated_pass,
-    open_fraction,
-    warn_if_not_monotone,
-)
+from thinktwice.gating.solvers.base import Solver, Step, baseline_pass
 
 OBJECTIVES = ("score", "evidence")
 
 
-class SelectivePruning:
+class SelectivePruning(Solver):
     """Hard feedback gates, all sites updated together from one backward pass."""
 
     name = "fsp"
-    recursive = False
+    monotone_expected = True
 
-    def __init__(self, max_iter: int = 10, objective: str = "score", prune_only: bool = False):
-        if max_iter < 0:
-            raise ValueError(f"max_iter must be >= 0, got {max_iter}")
-        if objective not in OBJECTIVES:
-            raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
-        self.max_iter = max_iter
-        self.objective = objective
-        self.prune_only = prune_only
-
-    def solve(
+    def __init__(
         self,
-        classifier: nn.Module,
-        images: torch.Tensor,
-        targets: torch.Tensor,
-        sites: Sequence[GateSite],
-        gated: Sequence[GateSite] | None = None,
-    ) -> FeedbackResult:
-        """Feedback on ``gated`` sites (default: all ``sites``); ``sites`` are all the
-        network's sites, which the evidence objective needs to linearise it."""
-        gated = list(sites if gated is None else gated)
-        installed = list(sites) if self.objective == "evidence" else gated
-        rule = GateRule(
-            installed,
-            recursive=self.recursive,
-            gated={s.key for s in gated},
-            prune_only=self.prune_only,
-        )
-        scores, evidence, fractions = [], [], []
-        converged = torch.zeros(len(images), dtype=torch.bool)
-        with rules_installed(classifier, installed, rule):
-            for iteration in range(self.max_iter + 1):
-                rule.recording_inputs = self.objective == "evidence"
-                # Only the last pass needs the image gradient; a recursive pass's
-                # gradient runs through gates not yet in the forward, so never use it.
-                last = iteration == self.max_iter and not self.recursive
-                out = gated_pass(classifier, images, targets, rule, template=last)
-                scores.append(out.scores)
-                fractions.append(open_fraction(rule, len(images)))
-                proposal, image_score = self._proposal(classifier, rule, targets)
-                if image_score is not None:
-                    evidence.append(out.scores - image_score)
-                converged = ~_changed(rule.gates(), proposal, len(images))
-                if iteration == self.max_iter or bool(converged.all()):
-                    break
-                rule.set_gates(proposal)
-            if out.template is None:  # the template at the final gates, plain gradient
-                rule.recursive = False
-                out = gated_pass(classifier, images, targets, rule, template=True)
-        result = FeedbackResult(
-            template=out.template,
-            scores=torch.stack(scores),
-            open_fraction=torch.stack(fractions),
-            converged=converged,
-            sites=gated,
-            gates=rule.gates(),
-            evidence=torch.stack(evidence) if evidence else None,
-        )
-        warn_if_not_monotone(result, self.name)
-        return result
+        max_iter: int = 10,
+        objective: str = "score",
+        prune_only: bool = False,
+        decision: str = "gain",
+    ):
+        super().__init__(max_iter=max_iter, decision=decision, prune_only=prune_only)
+        if objective not in OBJECTIVES:
+            raise OptionError(
+                f"objective must be one of {', '.join(OBJECTIVES)}, got {objective!r}"
+            )
+        self.objective = objective
 
-    def _proposal(
-        self, classifier: nn.Module, rule: GateRule, targets: torch.Tensor
-    ) -> tuple[dict[str, torch.Tensor], torch.Tensor | None]:
-        """The next gates, and the non-image part of the score when the objective needs it."""
+    def installed_sites(
+        self, sites: Sequence[GateSite], gated: Sequence[GateSite]
+    ) -> list[GateSite]:
+        """The evidence objective linearises the whole network, so it hooks every site."""
+        if self.objective != "evidence":
+            return list(gated)
+        if any(site.position == "input" for site in sites):
+            raise OptionError("objective='evidence' needs placement='outputs'")
+        return list(sites)
+
+    def update(self, rule: GateRule, step: Step, *, apply: bool = True) -> torch.Tensor:
+        proposal = self._proposal(rule, step)
+        if self.prune_only:
+            proposal = _keep_closed(rule, proposal)
+        converged = ~_changed(rule.gates(), proposal, len(step.images))
+        if apply:
+            rule.set_gates(proposal)
+            rule.recording_inputs = self.objective == "evidence"
+        return converged
+
+    def _proposal(self, rule: GateRule, step: Step) -> dict[str, torch.Tensor]:
+        """The next gates; with the evidence objective, from the image-caused activations."""
         if self.objective == "score":
-            return self._decide(rule, {k: s.activation for k, s in rule.states.items()}), None
+            return self._decide(rule, {k: s.activation for k, s in rule.states.items()})
         activations = {key: state.activation for key, state in rule.states.items()}
         grads = {key: state.grad for key, state in rule.states.items()}
-        bias_score, bias_activations = baseline_pass(classifier, rule, targets)
+        bias_score, bias_activations = baseline_pass(step.classifier, rule, step.targets)
+        step.evidence.append(step.output.scores - bias_score)
         caused = {key: activations[key] - bias_activations[key] for key in rule.gated}
         for key, state in rule.states.items():  # the baseline pass overwrote them
             state.activation, state.grad = activations[key], grads[key]
-        return self._decide(rule, caused), bias_score
+        return self._decide(rule, caused)
 
     def _decide(
         self, rule: GateRule, activations: dict[str, torch.Tensor]
     ) -> dict[str, torch.Tensor]:
         """Open where the last backward says the unit's ``activations`` help the class."""
-        proposal = {key: helpful(rule.states[key].grad, activations[key]) for key in rule.gated}
-        return self._keep_closed(rule, proposal) if self.prune_only else proposal
+        return {key: rule.decide(rule.states[key].grad, activations[key]) for key in rule.gated}
 
-    @staticmethod
-    def _keep_closed(rule: GateRule, proposal: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """Never reopen a gate that an earlier iteration closed."""
-        kept = {}
-        for key, new in proposal.items():
-            old = rule.states[key].gate
-            kept[key] = new if old is None else new & (old >= 0.5)
-        return kept
+    def make_rule(self, sites: Sequence[GateSite], gated: Sequence[GateSite]) -> GateRule:
+        rule = super().make_rule(sites, gated)
+        rule.recording_inputs = self.objective == "evidence"  # for the first pass
+        return rule
+
+
+def _keep_closed(rule: GateRule, proposal: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Never reopen a gate that an earlier iteration closed."""
+    kept = {}
+    for key, new in proposal.items():
+        old = rule.states[key].gate
+        kept[key] = new if old is None else new & (old >= 0.5)
+    return kept
 
 
 def _changed(
@@ -140,5 +112,5 @@ def _changed(
     for key, new in proposal.items():
         old = current[key]
         differs = ~new if old is None else new != (old >= 0.5)
-        changed |= differs.flatten(1).any(dim=1)
+        changed |= differs.flatten(1).any(dim=1).cpu()
     return changed

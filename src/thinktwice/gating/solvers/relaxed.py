@@ -8,73 +8,54 @@ minus a sparsity price per open unit, and projects back onto [0, 1].
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import torch
-from torch import nn
 
-from thinktwice.gating.hooks import rules_installed
+from thinktwice.errors import OptionError
 from thinktwice.gating.rules import GateRule, SiteState
-from thinktwice.gating.sites import GateSite
-from thinktwice.gating.solvers.base import FeedbackResult, gated_pass, open_fraction
+from thinktwice.gating.solvers.base import Solver, Step
 
 CONVERGENCE_STEP = 1e-3  # largest gate change below which the ascent has stopped moving
 
 
-class RelaxedAscent:
+class RelaxedAscent(Solver):
     """Projected gradient ascent on continuous gates h in [0, 1]."""
 
     name = "relaxed"
 
     def __init__(self, max_iter: int = 10, step: float = 0.5, sparsity: float = 0.0):
-        if max_iter < 0 or step <= 0 or sparsity < 0:
-            raise ValueError("need max_iter >= 0, step > 0 and sparsity >= 0")
-        self.max_iter = max_iter
+        super().__init__(max_iter=max_iter)
+        if not step > 0 or not sparsity >= 0:
+            raise OptionError(
+                f"need step > 0 and sparsity >= 0, got step={step}, sparsity={sparsity}"
+            )
         self.step = step
         self.sparsity = sparsity
 
-    def solve(
-        self,
-        classifier: nn.Module,
-        images: torch.Tensor,
-        targets: torch.Tensor,
-        sites: Sequence[GateSite],
-        gated: Sequence[GateSite] | None = None,
-    ) -> FeedbackResult:
-        """Feedback on ``gated`` sites (default: all ``sites``)."""
-        gated = list(sites if gated is None else gated)
-        rule = GateRule(gated)
-        scores, fractions = [], []
-        converged = torch.zeros(len(images), dtype=torch.bool)
-        with rules_installed(classifier, gated, rule):
-            stop = False
-            for iteration in range(self.max_iter + 1):
-                last = stop or iteration == self.max_iter
-                out = gated_pass(classifier, images, targets, rule, template=last)
-                scores.append(out.scores)
-                fractions.append(open_fraction(rule, len(images)))
-                if last:
-                    break
-                moved = torch.zeros(len(images))
-                for state in rule.states.values():
-                    moved = torch.maximum(moved, self._ascend(state))
-                converged = moved < CONVERGENCE_STEP
-                stop = bool(converged.all())  # one more pass gives the template at these gates
-        return FeedbackResult(
-            template=out.template,
-            scores=torch.stack(scores),
-            open_fraction=torch.stack(fractions),
-            converged=converged,
-            sites=gated,
-            gates=rule.gates(),
-        )
+    def update(self, rule: GateRule, step: Step, *, apply: bool = True) -> torch.Tensor:
+        """One projected step at every gated site; pairs that would move less than
+        ``CONVERGENCE_STEP`` everywhere have stopped and keep their gates."""
+        proposals = {key: self._ascend(rule.states[key]) for key in rule.gated}
+        moved = torch.zeros(len(step.images), device=step.images.device)
+        for key, new in proposals.items():
+            moved = torch.maximum(
+                moved, (new - _gate_values(rule.states[key], new)).flatten(1).abs().amax(dim=1)
+            )
+        converged = moved < CONVERGENCE_STEP
+        if apply:
+            for key, new in proposals.items():
+                old = _gate_values(rule.states[key], new)
+                keep = converged.view(-1, *([1] * (new.dim() - 1)))
+                rule.states[key].gate = torch.where(keep, old, new)
+        return converged.cpu()
 
     def _ascend(self, state: SiteState) -> torch.Tensor:
-        """One projected step on this site's gates; returns each pair's largest change."""
+        """This site's gates after one projected step."""
         grad_h = state.grad * state.activation
         scale = grad_h.flatten(1).abs().amax(dim=1).clamp_min(1e-12)
         scale = scale.view(-1, *([1] * (grad_h.dim() - 1)))
         old = state.gate.float() if state.gate is not None else torch.ones_like(grad_h)
-        new = (old + self.step * (grad_h / scale - self.sparsity)).clamp(0.0, 1.0)
-        state.gate = new
-        return (new - old).flatten(1).abs().amax(dim=1)
+        return (old + self.step * (grad_h / scale - self.sparsity)).clamp(0.0, 1.0)
+
+
+def _gate_values(state: SiteState, like: torch.Tensor) -> torch.Tensor:
+    return state.gate.float() if state.gate is not None else torch.ones_like(like)
