@@ -4,6 +4,10 @@
 class scores. It owns the input scaling (so every method differentiates with
 respect to the image in [0, 1]), the input size, the preprocessing of a photo,
 and the class names.
+
+Networks trained in Caffe take BGR input: ``channel_order="BGR"`` reverses the
+channels after normalising, so callers still pass RGB images in [0, 1] while the
+network sees exactly its training input.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from thinktwice.models.classes import ClassNames, imagenet_classes
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+CHANNEL_ORDERS = ("RGB", "BGR")
 
 
 def _pair(size: int | Sequence[int]) -> tuple[int, int]:
@@ -31,8 +36,10 @@ def _pair(size: int | Sequence[int]) -> tuple[int, int]:
 class Classifier(nn.Module):
     """``network`` with its input scaling, input size and class names.
 
-    ``forward`` takes images with values in [0, 1], shape [N, 3, H, W], and
-    returns the network's class scores (logits, before softmax).
+    ``forward`` takes RGB images with values in [0, 1], shape [N, 3, H, W], and
+    returns the network's class scores (logits, before softmax). ``mean`` and
+    ``std`` are per input (RGB) channel; with ``channel_order="BGR"`` the
+    normalised channels are then reversed for a network trained on BGR input.
     """
 
     def __init__(
@@ -45,8 +52,11 @@ class Classifier(nn.Module):
         class_names: ClassNames | Sequence[str] | None = None,
         name: str = "custom",
         gradcam_layer: str | None = None,
+        channel_order: str = "RGB",
     ):
         super().__init__()
+        if channel_order not in CHANNEL_ORDERS:
+            raise ValueError(f"channel_order must be RGB or BGR, got {channel_order!r}")
         self.network = network
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
         self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
@@ -55,11 +65,15 @@ class Classifier(nn.Module):
         self.input_size = _pair(input_size)
         self.name = name
         self.gradcam_layer = gradcam_layer
+        self.channel_order = channel_order
         self.classes = _as_class_names(class_names)
         self.eval()
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.network((images - self.mean) / self.std)
+        normalised = (images - self.mean) / self.std
+        if self.channel_order == "BGR":
+            normalised = normalised.flip(1)
+        return self.network(normalised)
 
     def preprocess(self, image: Image.Image) -> torch.Tensor:
         """An RGB photo resized (not cropped) to the input size, as a [3, H, W] tensor in [0, 1].
@@ -73,7 +87,10 @@ class Classifier(nn.Module):
         return torch.from_numpy(array.copy()).permute(2, 0, 1)
 
     def extra_repr(self) -> str:
-        return f"name={self.name!r}, input_size={self.input_size}, classes={len(self.classes)}"
+        order = f", channel_order={self.channel_order!r}" if self.channel_order != "RGB" else ""
+        return (
+            f"name={self.name!r}, input_size={self.input_size}, classes={len(self.classes)}{order}"
+        )
 
 
 def _as_class_names(class_names: ClassNames | Sequence[str] | None) -> ClassNames:
@@ -93,6 +110,7 @@ def wrap(
     *,
     name: str = "custom",
     gradcam_layer: str | None = None,
+    channel_order: str = "RGB",
 ) -> Classifier:
     """Make any image classifier explainable.
 
@@ -100,6 +118,9 @@ def wrap(
     ``mean``/``std`` are its per-channel input normalisation for images in [0, 1].
     ``class_names`` defaults to the 1000 ImageNet classes. ``gradcam_layer`` names
     the module whose output Grad-CAM uses (default: the last spatial activation).
+    ``channel_order="BGR"`` is for networks trained on BGR input (Caffe): images
+    stay RGB, ``mean``/``std`` stay in RGB order, and the channels are reversed
+    after normalising.
     """
     return Classifier(
         module,
@@ -109,4 +130,5 @@ def wrap(
         class_names=class_names,
         name=name,
         gradcam_layer=gradcam_layer,
+        channel_order=channel_order,
     )

