@@ -39,14 +39,27 @@ TOP_SPECS: dict[str, int] = {"top1": 1, "top5": TOP_K}
 # --- models -----------------------------------------------------------------------------------
 
 DEFAULT_MODEL = "efficientnet_lite0"
-MODEL_NAMES: tuple[str, ...] = (
-    "alexnet",
-    "efficientnet_lite0",
-    "efficientnet_lite1",
-    "efficientnet_lite2",
-    "googlenet",
-    "vgg16",
-)
+#: Model zoo name (what ``load_model`` and ``--model`` take) -> the name a figure shows.
+MODEL_LABELS: dict[str, str] = {
+    "alexnet": "AlexNet",
+    "efficientnet_lite0": "EfficientNet-Lite0",
+    "efficientnet_lite1": "EfficientNet-Lite1",
+    "efficientnet_lite2": "EfficientNet-Lite2",
+    "googlenet": "GoogLeNet",
+    "vgg16": "VGG16",
+}
+MODEL_NAMES: tuple[str, ...] = tuple(MODEL_LABELS)
+
+
+def model_label(name: str) -> str:
+    """The display name of a zoo model (another name is shown as it is)."""
+    return MODEL_LABELS.get(name, name)
+
+
+# --- boxes ------------------------------------------------------------------------------------
+
+#: Box rules of ``thinktwice.localize``: the paper's GrabCut, or a threshold on the map.
+BOX_METHODS: tuple[str, ...] = ("grabcut", "threshold")
 
 # --- feedback ---------------------------------------------------------------------------------
 
