@@ -177,6 +177,7 @@ def test_usage_errors_exit_2(capsys):
     assert _run(capsys, "explain", "x.png", "--method", "nonsense")[0] == 2
 
 
+@pytest.mark.slow  # about 40 s: three commands, every method, GrabCut
 def test_demo_writes_the_readme_figures(capsys, tmp_path):
     status, out, err = _run(capsys, "demo", "--out", tmp_path / "out", "--docs-img",
                             tmp_path / "img")  # fmt: skip

@@ -120,7 +120,9 @@ def test_wrap_refuses_an_unknown_gradcam_layer_at_wrap_time():
 
 
 def test_wrap_takes_gradcam_layer_as_named_in_the_users_module(small):
-    own = thinktwice.wrap(ThreeSites(), 16, class_names=list("abc"), gradcam_layer="act1")
+    own = thinktwice.wrap(
+        ThreeSites(), input_size=16, class_names=list("abc"), gradcam_layer="act1"
+    )
     assert own.gradcam_layer == "network.act1"
     prefixed = thinktwice.wrap(own.network, input_size=16, class_names=list("abc"),
                                gradcam_layer="network.act1")  # fmt: skip
@@ -137,6 +139,7 @@ def test_wrap_takes_gradcam_layer_as_named_in_the_users_module(small):
         ({"input_size": 0}, "input_size"),
         ({"input_size": (224, 224, 3)}, "input_size"),
         ({"class_names": []}, "class_names"),
+        ({"mean": 0.5}, "mean needs one value per colour channel"),
     ],
 )
 def test_wrap_checks_its_options(arguments, message):

@@ -42,9 +42,12 @@ def _pair(size: int | Sequence[int]) -> tuple[int, int]:
 
 def _channel_values(name: str, values: Sequence[float]) -> tuple[float, float, float]:
     """Three per-channel numbers (mean or std of the R, G, B input)."""
-    numbers = tuple(float(v) for v in values)
+    try:
+        numbers = tuple(float(v) for v in values)
+    except (TypeError, ValueError):
+        numbers = ()
     if len(numbers) != 3:
-        raise OptionError(f"{name} needs one value per colour channel (3), got {len(numbers)}")
+        raise OptionError(f"{name} needs one value per colour channel (3), got {values!r}")
     return numbers  # type: ignore[return-value]
 
 
