@@ -357,3 +357,19 @@ def test_cut_short_weights_in_a_real_process_are_one_line(photos, tmp_path):
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.count("\n") == 1 and "t.pth" in done.stderr
     assert "Traceback" not in done.stderr and "truncated or corrupt" in done.stderr
+
+
+def test_warnings_are_one_line_and_quiet_drops_them(capsys, monkeypatch, tmp_path):
+    import warnings
+
+    from thinktwice.cli.commands import demo
+
+    def warn_then_succeed(args):
+        warnings.warn("first line\nsecond line", RuntimeWarning, stacklevel=1)
+        return 0
+
+    monkeypatch.setattr(demo, "run", warn_then_succeed)
+    status, out, err = _run(capsys, "demo", "--out", tmp_path)
+    assert status == 0 and err == "thinktwice: warning: first line second line\n"
+    status, out, err = _run(capsys, "demo", "--out", tmp_path, "--quiet")
+    assert status == 0 and out == "" and err == ""

@@ -176,3 +176,13 @@ def test_cut_short_weights_are_a_weights_error(tmp_path, kept):
     cut.write_bytes(data[:kept])
     with pytest.raises(WeightsError, match="t.pth"):
         read_state_dict(cut)
+
+
+def test_zoo_models_predict_the_imagenet_classes_that_the_classes_command_reads(lite0):
+    """``thinktwice classes`` reads the class list without building a network; load_model
+    gives every zoo model that list (ModelSpec has no class names of its own)."""
+    from thinktwice.models.classes import imagenet_classes
+    from thinktwice.models.zoo import ModelSpec
+
+    assert lite0.classes is imagenet_classes()
+    assert "class_names" not in ModelSpec.__dataclass_fields__
