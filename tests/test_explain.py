@@ -72,6 +72,7 @@ def test_per_image_targets_and_provenance(lite0, photos, tmp_path):
     assert result.template is None and result.saliency.shape == (3, 224, 224)
 
 
+@pytest.mark.slow  # about 20 s: hard feedback over three batches
 @pytest.mark.filterwarnings("ignore:fsp. the target score decreased")
 def test_feedback_scores_and_details_line_up_across_batches(lite0, photos):
     result = thinktwice.explain(

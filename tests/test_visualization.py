@@ -14,14 +14,20 @@ from matplotlib.text import Text
 from PIL import Image
 
 from thinktwice.visualization import (
+    DEFAULT_CMAP,
     atomic_write,
     bar_chart,
+    class_title,
     draw_boxes,
     feedback_trace_figure,
+    format_probability,
+    greyed,
     grid_figure,
+    method_label,
     model_comparison_figure,
     normalise_saliency,
     overlay,
+    overlay_figure,
     save_figure,
     save_png,
 )
@@ -56,11 +62,21 @@ def test_overlay_shape_dtype_and_inputs_untouched(photo):
     np.testing.assert_array_equal(saliency, before_map)
 
 
-def test_overlay_of_zero_map_is_the_blend_with_the_zero_colour(photo):
-    zero_colour = np.array(matplotlib.colormaps["jet"](0.0, bytes=True)[:3], dtype=float)
-    expected = 0.7 * photo.astype(float) + 0.3 * zero_colour
+def test_overlay_of_zero_map_is_the_greyed_photo_blended_with_the_zero_colour(photo):
+    zero_colour = np.array(matplotlib.colormaps[DEFAULT_CMAP](0.0, bytes=True)[:3], dtype=float)
+    expected = 0.7 * greyed(photo).astype(float) + 0.3 * zero_colour
     blended = overlay(photo, np.zeros((5, 5)), alpha=0.3)
     assert np.abs(blended.astype(float) - expected).max() <= 1.0
+    in_colour = overlay(photo, np.zeros((5, 5)), alpha=0.3, grey=False)
+    assert np.abs(in_colour - (0.7 * photo + 0.3 * zero_colour)).max() <= 1.0
+
+
+def test_the_default_colormap_is_perceptual_and_the_photo_grey(photo):
+    assert DEFAULT_CMAP in ("inferno", "magma", "viridis", "cividis", "plasma")
+    grey = greyed(photo)
+    assert (grey[..., 0] == grey[..., 1]).all() and (grey[..., 1] == grey[..., 2]).all()
+    white = np.full((2, 2, 3), 255, np.uint8)
+    assert (greyed(white) == 255).all()
 
 
 @pytest.mark.parametrize("flat", [np.zeros((4, 4)), np.full((4, 4), -3.0), np.full((4, 4), np.nan)])
@@ -80,7 +96,8 @@ def test_normalise_resizes_bilinearly_and_peaks_at_one():
 
 def test_overlay_alpha_extremes(photo):
     saliency = _blob()
-    np.testing.assert_array_equal(overlay(photo, saliency, alpha=0.0), photo)
+    np.testing.assert_array_equal(overlay(photo, saliency, alpha=0.0), greyed(photo))
+    np.testing.assert_array_equal(overlay(photo, saliency, alpha=0.0, grey=False), photo)
     pure = overlay(photo, saliency, alpha=1.0, cmap="gray")
     unit = normalise_saliency(saliency, photo.shape[:2])
     assert np.abs(pure[..., 0].astype(float) - unit * 255).max() <= 2.0  # 256-entry LUT
@@ -321,25 +338,28 @@ def test_feedback_trace_from_array_forty_layers(tmp_path):
         feedback_trace_figure([1.0], {"a": [1.0, 0.5], "b": [1.0]})
 
 
-def test_bar_chart_bars_labels_and_legend(tmp_path):
+def test_bar_chart_has_one_panel_per_measure_with_display_names(tmp_path):
     errors = {
         "gradient": {"loc_error_gt": 0.42, "loc_error_top1": 0.51, "pointing": 0.3},
-        "feedback": {"loc_error_gt": 0.38, "loc_error_top1": 0.48},
+        "guided_backprop": {"loc_error_gt": 0.38, "loc_error_top1": 0.48},
     }
     figure = bar_chart(errors, ["loc_error_gt", "loc_error_top1", "pointing"], "ImageNet")
-    axes = figure.axes[0]
-    heights = [patch.get_height() for patch in axes.patches]
-    assert len(heights) == 2 * 3
-    assert heights[:3] == pytest.approx([0.42, 0.51, 0.3])
-    texts = _texts(figure)
-    assert {"0.420", "0.380", "0.480", "ImageNet", "pointing"} <= set(texts)
-    assert [t.get_text() for t in axes.get_legend().get_texts()] == ["gradient", "feedback"]
-    default_order = bar_chart(errors).axes[0]
-    assert [t.get_text() for t in default_order.get_xticklabels()] == [
-        "loc_error_gt",
-        "loc_error_top1",
-        "pointing",
+    panels = figure.axes
+    assert len(panels) == 3  # errors and pointing never share an axis
+    assert [p.get_title() for p in panels] == [
+        "Localization error, GT label",
+        "Localization error, top-1",
+        "Pointing game",
     ]
+    assert "lower is better" in panels[0].get_ylabel()
+    assert "higher is better" in panels[2].get_ylabel()
+    heights = [[bar.get_height() for bar in panel.patches] for panel in panels]
+    assert heights[0] == pytest.approx([0.42, 0.38]) and heights[1] == pytest.approx([0.51, 0.48])
+    assert heights[2][0] == pytest.approx(0.3) and np.isnan(heights[2][1])  # no value, no bar
+    texts = _texts(figure)
+    assert {"42.0%", "38.0%", "30.0%", "ImageNet", "Gradient", "Guided backprop"} <= set(texts)
+    assert "guided_backprop" not in texts
+    assert [p.get_title() for p in bar_chart(errors).axes][-1] == "Pointing game"
     save_figure(figure, tmp_path / "bars.png", dpi=30)
 
 
@@ -363,3 +383,42 @@ def test_visualization_never_imports_pyplot():
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, result.stderr
+
+
+# --- words on figures ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("probability", "shown"),
+    [(0.623, "62.3%"), (0.041, "4.1%"), (0.0037, "0.37%"), (0.00052, "0.052%"),
+     (1e-7, "<0.001%"), (0.0, "0%"), (0.9997, ">99.9%"), (1.0, "100.0%")],
+)  # fmt: skip
+def test_probabilities_keep_their_digits(probability, shown):
+    assert format_probability(probability) == shown
+
+
+def test_titles_use_display_names():
+    assert class_title("tiger cat", 282, 0.0012) == "tiger cat (282)\np = 0.12%"
+    assert [method_label(m) for m in ("gradient", "guided_backprop", "gradcam", "feedback")] == [
+        "Gradient",
+        "Guided backprop",
+        "Grad-CAM",
+        "Feedback (ours)",
+    ]
+
+
+def test_overlay_figure_has_its_colour_bar_and_title(tmp_path, photo):
+    figure = overlay_figure(photo, _blob(), title="tiger cat (282): Gradient")
+    assert len(figure.axes) == 2  # the picture and its colour bar
+    assert "relative saliency" in _texts(figure) and "tiger cat (282): Gradient" in _texts(figure)
+    with Image.open(save_figure(figure, tmp_path / "one.png", dpi=50)) as picture:
+        assert picture.size[0] > picture.size[1]
+
+
+def test_boxes_are_drawn_thick_with_a_tall_label():
+    photo = np.zeros((300, 450, 3), np.uint8)
+    drawn = draw_boxes(photo, [(100, 100, 300, 250)], labels=["Egyptian cat"], colours=["red"])
+    column = drawn[150, 90:120, 0]  # across the left edge, inside the photo
+    assert (column == 255).sum() >= 4, "at least 4 px thick on a 300 px photo"
+    tag_rows = np.nonzero((drawn[:100, 100:300, 0] == 255).any(axis=1))[0]
+    assert len(tag_rows) >= 18, "the label tag is at least 18 px tall"

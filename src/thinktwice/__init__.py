@@ -3,24 +3,76 @@
 A top-down feedback pass (Cao et al., ICCV 2015) that shows where a
 convolutional classifier sees a given class, and turns that into object boxes
 without box supervision.
+
+The public names are imported on first use, so ``import thinktwice`` (and the
+``thinktwice`` program's ``--help``) does not load torch until it is needed.
 """
 
-from thinktwice.errors import ThinkTwiceError
-from thinktwice.explain import Explanation, explain
-from thinktwice.localization import Box, Localization, localize
-from thinktwice.models import Classifier, list_models, load_model, wrap
+from __future__ import annotations
 
+import importlib
+import sys
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+from thinktwice.errors import ThinkTwiceError
+
+#: The package version: the one place it is written (pyproject.toml reads it from here).
 __version__ = "0.1.0"
+
+# public name -> the module that defines it
+_LAZY = {
+    "Box": "thinktwice.localization",
+    "Classifier": "thinktwice.models",
+    "Explanation": "thinktwice.explain",
+    "explain": "thinktwice.explain",
+    "list_models": "thinktwice.models",
+    "load_model": "thinktwice.models",
+    "localize": "thinktwice.localization",
+    "Localization": "thinktwice.localization",
+    "wrap": "thinktwice.models",
+}
 
 __all__ = [
     "Box",
     "Classifier",
     "Explanation",
+    "Localization",
     "ThinkTwiceError",
+    "__version__",
     "explain",
     "list_models",
     "load_model",
     "localize",
-    "Localization",
     "wrap",
 ]
+
+if TYPE_CHECKING:
+    from thinktwice.explain import Explanation, explain
+    from thinktwice.localization import Box, Localization, localize
+    from thinktwice.models import Classifier, list_models, load_model, wrap
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'thinktwice' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_LAZY[name]), name)
+    globals()[name] = value  # found directly from now on
+    return value
+
+
+class _Package(ModuleType):
+    """This package, whose public function ``explain`` shares its name with the submodule
+    ``thinktwice.explain``: importing the submodule must not replace the function."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _LAZY and isinstance(value, ModuleType):
+            return  # the import system announcing a submodule; sys.modules still has it
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})

@@ -1,8 +1,9 @@
 """Exceptions thinktwice raises on bad input.
 
 Every error a user can cause (a missing weights file, an unknown class name, an
-unreadable image) is a subclass of :class:`ThinkTwiceError`, so the CLI can turn
-it into one clear line and exit code 2 instead of a traceback.
+unreadable image, an option out of range) is a subclass of
+:class:`ThinkTwiceError`, so the CLI can turn it into one clear line and exit
+code 2 instead of a traceback.
 """
 
 from __future__ import annotations
@@ -14,10 +15,6 @@ class ThinkTwiceError(Exception):
 
 class WeightsError(ThinkTwiceError):
     """A weights file is missing, unreadable or of the wrong architecture."""
-
-
-class UnknownModelError(ThinkTwiceError):
-    """A model name that is not in the zoo."""
 
 
 class UnknownClassError(ThinkTwiceError, KeyError):
@@ -41,3 +38,15 @@ class DatasetError(ThinkTwiceError):
 
 class OptionError(ThinkTwiceError, ValueError):
     """An option outside its valid range or choices (the message lists the valid ones)."""
+
+
+class UnknownModelError(OptionError):
+    """A model name that is not in the zoo."""
+
+
+class InputError(ThinkTwiceError, ValueError):
+    """An input tensor of the wrong shape or value range (images must be in [0, 1])."""
+
+
+class ModelError(ThinkTwiceError, TypeError):
+    """A model thinktwice cannot explain as given: not wrapped, or nothing a method can act on."""

@@ -20,13 +20,15 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from thinktwice.attribution import METHODS, Attribution
-from thinktwice.errors import TargetError
+from thinktwice.attribution.base import check_images
+from thinktwice.errors import InputError, OptionError, TargetError
 from thinktwice.io.images import load_image
-from thinktwice.models.classifier import Classifier
+from thinktwice.models.classifier import Classifier, as_classifier
+from thinktwice.models.state import eval_mode, on_device
+from thinktwice.options import TOP_K, TOP_SPECS
 
 ImageLike = str | Path | Image.Image | np.ndarray | torch.Tensor
 TargetSpec = int | str
-TOP_K = {"top1": 1, "top5": 5}
 
 
 @dataclass
@@ -51,6 +53,7 @@ def explain(
     *,
     batch_size: int = 16,
     progress: bool | None = None,
+    device: str | torch.device | None = None,
     **options: Any,
 ) -> Explanation:
     """Saliency of ``model`` for each (image, class) pair.
@@ -60,20 +63,27 @@ def explain(
     class or a list of classes; for a list of images, one entry per image (each
     a class or a list of classes), or a single class for all. A class is an
     index, a name (``"tabby"``), ``"top1"`` or ``"top5"``. ``options`` go to the
-    method (for ``feedback``: ``solver``, ``layers``, ``max_iter``, ...).
+    method (for ``feedback``: ``solver``, ``layers``, ``max_iter``, ...); every
+    option is checked before any image is read (:class:`OptionError`).
+    ``device``: where to compute (default: where the model is; a model elsewhere
+    is moved there for the call and moved back). The result is on the CPU.
+    The model is left as it was (mode, parameters, buffers, hooks).
     """
+    model = as_classifier(model)
     if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; choose one of: {', '.join(METHODS)}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    inputs, sources, single = _prepare_images(model, images)
-    per_image = _targets_per_image(targets, len(inputs), single)
-    pairs = _resolve_pairs(model, inputs, per_image)
-    attributor = METHODS[method](model, **options)
-    parts = [
-        attributor.attribute(inputs[index], classes)
-        for index, classes in _batches(pairs, batch_size, progress, method)
-    ]
+        raise OptionError(f"unknown method {method!r}; choose one of: {', '.join(METHODS)}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise OptionError(f"batch_size must be an int >= 1, got {batch_size!r}")
+    METHODS[method].check_options(options)
+    with eval_mode(model), on_device(model, device):
+        attributor = METHODS[method](model, **options)
+        inputs, sources, single = _prepare_images(model, images)
+        per_image = _targets_per_image(targets, len(inputs), single)
+        pairs = _resolve_pairs(model, inputs, per_image)
+        parts = [
+            attributor.attribute(inputs[index], classes).to("cpu")
+            for index, classes in _batches(pairs, batch_size, progress, method)
+        ]
     return _concatenate(parts, pairs, inputs, sources, model, method)
 
 
@@ -86,7 +96,7 @@ def _prepare_images(
     )
     items = [images] if single else list(images)
     if not items:
-        raise ValueError("no images given")
+        raise InputError("no images given")
     tensors, sources = [], []
     for position, item in enumerate(items):
         tensors.append(_as_input(model, item))
@@ -103,22 +113,25 @@ def _as_input(model: Classifier, item: ImageLike) -> torch.Tensor:
         return model.preprocess(Image.fromarray(np.ascontiguousarray(item)))
     if isinstance(item, torch.Tensor):
         if item.dim() != 3 or item.shape[0] != 3:
-            raise ValueError(f"an image tensor must be [3, H, W], got {tuple(item.shape)}")
-        tensor = item.detach().float()
+            raise InputError(f"an image tensor must be [3, H, W], got {tuple(item.shape)}")
+        tensor = check_images(item.detach()[None])[0].float().cpu()
         if tuple(tensor.shape[-2:]) != model.input_size:
             tensor = F.interpolate(
                 tensor[None], size=model.input_size, mode="bilinear", antialias=True
             )[0]
         return tensor
-    raise TypeError(f"cannot read an image from {type(item).__name__}")
+    raise InputError(
+        f"cannot read an image from {type(item).__name__}; give a path, a PIL image, "
+        "an HxWx3 uint8 array or a [3, H, W] tensor in [0, 1]"
+    )
 
 
 def _targets_per_image(
     targets: TargetSpec | Sequence[TargetSpec | Sequence[TargetSpec]], count: int, single: bool
 ) -> list[list[TargetSpec]]:
     """One list of class specs per image."""
-    if isinstance(targets, (int, str)):
-        return [[targets] for _ in range(count)]
+    if isinstance(targets, (int, str, np.integer)):
+        return [[_as_spec(targets)] for _ in range(count)]
     entries = list(targets)
     if single:
         return [_as_spec_list(entries)]
@@ -131,12 +144,21 @@ def _targets_per_image(
 
 
 def _as_spec_list(entry: TargetSpec | Sequence[TargetSpec]) -> list[TargetSpec]:
-    if isinstance(entry, (int, str)):
-        return [entry]
-    specs = list(entry)
+    if isinstance(entry, (int, str, np.integer)):
+        return [_as_spec(entry)]
+    specs = [_as_spec(spec) for spec in entry]
     if not specs:
         raise TargetError("an image was given an empty list of targets")
     return specs
+
+
+def _as_spec(spec: object) -> TargetSpec:
+    """A class spec: a name or top-k spec (str), or an index (numpy integers become ints)."""
+    if isinstance(spec, str) or (isinstance(spec, int) and not isinstance(spec, bool)):
+        return spec
+    if isinstance(spec, np.integer):
+        return int(spec)
+    raise TargetError(f"a target is a class index, a name, 'top1' or 'top5'; got {spec!r}")
 
 
 def _resolve_pairs(
@@ -144,16 +166,16 @@ def _resolve_pairs(
 ) -> list[tuple[int, int]]:
     """(image index, class index) pairs; ``top1``/``top5`` use one batched prediction."""
     ranked = None
-    if any(isinstance(s, str) and s.lower() in TOP_K for specs in per_image for s in specs):
-        with torch.no_grad():
-            model.eval()
-            ranked = model(inputs).topk(max(TOP_K.values()), dim=1).indices
+    if any(isinstance(s, str) and s.lower() in TOP_SPECS for specs in per_image for s in specs):
+        with torch.no_grad(), eval_mode(model):
+            k = min(TOP_K, len(model.classes))
+            ranked = model(inputs).topk(k, dim=1).indices.cpu()
     pairs: list[tuple[int, int]] = []
     for image, specs in enumerate(per_image):
         for spec in specs:
-            if isinstance(spec, str) and spec.lower() in TOP_K:
+            if isinstance(spec, str) and spec.lower() in TOP_SPECS:
                 assert ranked is not None
-                classes = ranked[image, : TOP_K[spec.lower()]].tolist()
+                classes = ranked[image, : TOP_SPECS[spec.lower()]].tolist()
             else:
                 classes = [model.classes.lookup(spec)]
             pairs.extend((image, c) for c in classes if (image, c) not in pairs)

@@ -3,21 +3,40 @@
 As in Captum, a method is a class built around a model whose ``attribute``
 takes a batch of images and one target class per image; a batch row is an
 (image, class) pair, so one image with several classes is several rows.
+
+Captum habits work: a target may be a class name (``"tiger cat"``), an int, a
+numpy or torch integer scalar (one class for every row) or one per row; float64
+or other float inputs are converted to the model's dtype and device. Inputs
+must be images in [0, 1] (the :class:`Classifier` applies the network's own
+normalisation): anything outside is refused, since already-normalised input
+would silently give a map of the wrong image. The model is never changed:
+every forward runs under :func:`~thinktwice.models.state.eval_mode`.
 """
 
 from __future__ import annotations
 
+import inspect
+import operator
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
 
-from thinktwice.errors import TargetError
+from thinktwice.errors import InputError, ModelError, OptionError, TargetError
 from thinktwice.gating.hooks import frozen_parameters
-from thinktwice.models.classifier import Classifier
+from thinktwice.gating.sites import HANDLED, SiteSurvey
+from thinktwice.models.classes import ClassNames
+from thinktwice.models.classifier import Classifier, as_classifier
+from thinktwice.models.state import eval_mode, model_device, model_dtype, on_device, resolve_device
 from thinktwice.pairs import distinct_rows, occurrence_rounds, one_hot_seed
+
+TargetLike = int | str | Sequence[int | str] | torch.Tensor | np.ndarray | np.integer
+#: How far outside [0, 1] an input value may lie (float round-off of resizing), no further.
+RANGE_TOLERANCE = 1e-3
 
 
 @dataclass
@@ -40,6 +59,23 @@ class Attribution:
     def __len__(self) -> int:
         return len(self.targets)
 
+    def to(self, device: torch.device | str) -> Attribution:
+        """The same attribution with every tensor (details included) on ``device``."""
+        moved = {
+            f.name: _to_device(getattr(self, f.name), device)
+            for f in fields(self)
+            if f.name != "method"
+        }
+        return replace(self, **moved)
+
+
+def _to_device(value: Any, device: torch.device | str) -> Any:
+    if isinstance(value, torch.Tensor):
+        return value.to(device)
+    if isinstance(value, dict):
+        return {key: _to_device(item, device) for key, item in value.items()}
+    return value
+
 
 def saliency_from_template(template: torch.Tensor) -> torch.Tensor:
     """The paper's class saliency: the largest magnitude over colour channels."""
@@ -59,23 +95,124 @@ def one_pass_attribution(
     )
 
 
-def as_target_tensor(target: int | Sequence[int] | torch.Tensor, batch: int) -> torch.Tensor:
-    """One class index per batch row; a single int applies to every row."""
-    if isinstance(target, int):
-        return torch.full((batch,), target, dtype=torch.long)
-    tensor = torch.as_tensor(target, dtype=torch.long).flatten()
-    if tensor.numel() != batch:
-        raise TargetError(f"got {tensor.numel()} targets for {batch} images; give one per image")
-    return tensor
+def as_target_tensor(
+    target: TargetLike, batch: int, classes: ClassNames | None = None
+) -> torch.Tensor:
+    """One class index per batch row.
+
+    A single target (an int, a numpy/torch integer scalar, a class name looked up
+    in ``classes``) applies to every row; a sequence or a 1-D tensor/array gives
+    one per row.
+    """
+    if _is_single(target):
+        return torch.full((batch,), _class_index(target, classes), dtype=torch.long)
+    if isinstance(target, (torch.Tensor, np.ndarray)):
+        tensor = torch.as_tensor(target)
+        if tensor.is_floating_point() or tensor.is_complex() or tensor.dtype == torch.bool:
+            raise TargetError(f"targets must be integer class indices, got {tensor.dtype}")
+        values = tensor.detach().flatten().long().cpu()
+    elif isinstance(target, Sequence):
+        values = torch.tensor([_class_index(t, classes) for t in target], dtype=torch.long)
+    else:
+        raise TargetError(
+            f"a target is a class index or name, or one per image; got {type(target).__name__}"
+        )
+    if values.numel() != batch:
+        raise TargetError(f"got {values.numel()} targets for {batch} images; give one per image")
+    return values
+
+
+def _is_single(target: object) -> bool:
+    if isinstance(target, (str, int, np.integer)):
+        return True
+    return isinstance(target, (torch.Tensor, np.ndarray)) and target.ndim == 0
+
+
+def _class_index(target: object, classes: ClassNames | None) -> int:
+    """A class index from an int-like value or (with ``classes``) a name."""
+    if isinstance(target, str):
+        if classes is None:
+            raise TargetError(f"target {target!r}: class names need a model with class names")
+        return classes.lookup(target)
+    if isinstance(target, (bool, np.bool_)) or (
+        isinstance(target, (torch.Tensor, np.ndarray)) and target.dtype in (torch.bool, np.bool_)
+    ):
+        raise TargetError(f"a target is a class index or name, got {target!r}")
+    try:
+        return operator.index(target.item() if hasattr(target, "item") else target)
+    except TypeError:
+        raise TargetError(
+            f"a target is a class index or name, got {target!r} ({type(target).__name__})"
+        ) from None
+
+
+def check_images(inputs: object) -> torch.Tensor:
+    """``inputs`` checked to be a float [N, 3, H, W] batch of finite values in [0, 1]."""
+    if not isinstance(inputs, torch.Tensor):
+        raise InputError(
+            f"inputs must be a torch tensor [N, 3, H, W] in [0, 1], got {type(inputs).__name__}; "
+            "thinktwice.explain() also takes paths, PIL images and arrays"
+        )
+    if inputs.dim() != 4 or inputs.shape[1] != 3:
+        raise InputError(f"inputs must be [N, 3, H, W], got {tuple(inputs.shape)}")
+    if not inputs.is_floating_point():
+        raise InputError(
+            f"inputs must be float images in [0, 1], got {inputs.dtype} "
+            "(divide 8-bit images by 255)"
+        )
+    if inputs.numel() == 0:
+        return inputs
+    if not bool(torch.isfinite(inputs).all()):
+        raise InputError("inputs contain NaN or infinite values")
+    low, high = float(inputs.min()), float(inputs.max())
+    if low < -RANGE_TOLERANCE or high > 1 + RANGE_TOLERANCE:
+        raise InputError(
+            f"inputs must be images with values in [0, 1], got values in [{low:.3g}, {high:.3g}]; "
+            "already normalised? pass the images before normalisation: the model applies its "
+            "own mean and std"
+        )
+    return inputs
+
+
+def warn_ungated(survey: SiteSurvey, method: str) -> None:
+    """Say which activations ``method`` cannot reach (they pass the plain gradient)."""
+    if survey.ungated():
+        warnings.warn(
+            f"{method} cannot act on {survey.ungated()}: they pass the plain gradient "
+            f"unchanged ({method} handles {HANDLED}, one module per use)",
+            stacklevel=3,
+        )
+
+
+def require_sites(model: torch.nn.Module, survey: SiteSurvey, method: str, kinds: str) -> None:
+    """Raise a :class:`ModelError` saying why ``method`` has no ``kinds`` to act on."""
+    network = getattr(model, "network", model)
+    uses = survey.ungated()
+    why = (
+        f"; it uses {uses}, which no hook can gate (a gate needs an activation module with an "
+        "on/off state)"
+        if uses
+        else ""
+    )
+    raise ModelError(
+        f"{method}: {type(network).__name__} has no {kinds} to act on: {method} handles "
+        f"{HANDLED}{why}. Build the network from such modules (one per use), or use "
+        "method='gradient' or 'gradcam'"
+    )
 
 
 class AttributionMethod(ABC):
-    """A saliency method for one classifier; subclasses implement :meth:`_attribute`."""
+    """A saliency method for one classifier; subclasses implement :meth:`_attribute`.
+
+    ``device``: where the work runs (default: where the model is; a model
+    elsewhere is moved there for the call and moved back).
+    """
 
     name: ClassVar[str]
 
-    def __init__(self, model: Classifier):
-        self.model = model
+    def __init__(self, model: Classifier, *, device: str | torch.device | None = None):
+        self.model = as_classifier(model)
+        self.device = None if device is None else resolve_device(device)
 
     @classmethod
     def resolved_options(cls, **options: Any) -> dict[str, Any]:
@@ -85,20 +222,49 @@ class AttributionMethod(ABC):
         """
         return dict(options)
 
-    def attribute(
-        self, inputs: torch.Tensor, target: int | Sequence[int] | torch.Tensor
-    ) -> Attribution:
-        """Saliency for each row of ``inputs`` ([N, 3, H, W], values in [0, 1]) and its target."""
-        if inputs.dim() != 4 or inputs.shape[1] != 3:
-            raise ValueError(f"inputs must be [N, 3, H, W], got {tuple(inputs.shape)}")
-        targets = as_target_tensor(target, len(inputs))
-        classes = len(self.model.classes)
-        if targets.numel() and (targets.min() < 0 or targets.max() >= classes):
-            raise TargetError(f"target index out of range 0..{classes - 1}: {targets.tolist()}")
-        return self._attribute(inputs.detach(), targets)
+    @classmethod
+    def check_options(cls, options: dict[str, Any]) -> None:
+        """An :class:`OptionError` naming the valid options when ``options`` has others."""
+        parameters = inspect.signature(cls.__init__).parameters
+        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+            return  # the method checks its free-form options itself
+        valid = [n for n in parameters if n not in ("self", "model", "device")]
+        unknown = sorted(set(options) - set(valid))
+        if unknown:
+            raise OptionError(
+                f"{cls.name} takes no option {', '.join(unknown)}; "
+                f"its options: {', '.join(valid) or 'none'}"
+            )
+
+    def attribute(self, inputs: torch.Tensor, target: TargetLike) -> Attribution:
+        """Saliency for each row of ``inputs`` ([N, 3, H, W], values in [0, 1]) and its target.
+
+        The result is on the device of ``inputs``.
+        """
+        images = check_images(inputs)
+        classes = self.model.classes
+        targets = as_target_tensor(target, len(images), classes)
+        if targets.numel() and (targets.min() < 0 or targets.max() >= len(classes)):
+            raise TargetError(
+                f"target index out of range 0..{len(classes) - 1}: {targets.tolist()}"
+            )
+        with eval_mode(self.model), on_device(self.model, self.device) as device:
+            x = images.detach().to(device=device, dtype=model_dtype(self.model))
+            result = self._attribute(x, targets.to(device))
+        return result.to(images.device)
 
     @abstractmethod
     def _attribute(self, inputs: torch.Tensor, targets: torch.Tensor) -> Attribution: ...
+
+    def probe(self) -> torch.Tensor:
+        """A grey [1, 3, H, W] input of the model's size, to find its sites before any image."""
+        height, width = self.model.input_size
+        return torch.full(
+            (1, 3, height, width),
+            0.5,
+            device=model_device(self.model),
+            dtype=model_dtype(self.model),
+        )
 
 
 def target_scores(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

@@ -6,22 +6,40 @@ import torch
 import torch.nn.functional as F
 
 from thinktwice.attribution.base import Attribution, AttributionMethod, target_scores
+from thinktwice.errors import ModelError
 from thinktwice.gating.hooks import frozen_parameters
 from thinktwice.gating.sites import find_sites
+from thinktwice.models.classifier import Classifier
 
 
 class GradCAM(AttributionMethod):
     """``relu(sum_k mean(dS/dA_k) A_k)`` at the model's Grad-CAM layer, upsampled bilinearly.
 
     The layer is ``model.gradcam_layer`` when set, else the last activation or
-    pool whose output is still a spatial map.
+    pool whose output is still a spatial map (found when the method is built).
     """
 
     name = "gradcam"
 
+    def __init__(self, model: Classifier, *, device: str | torch.device | None = None):
+        super().__init__(model, device=device)
+        self.layer = self.model.gradcam_layer or self._last_spatial_site()
+
+    def _last_spatial_site(self) -> str:
+        spatial = [
+            s
+            for s in find_sites(self.model, self.probe(), warn=False)
+            if len(s.shape) == 3 and s.shape[1] * s.shape[2] > 1
+        ]
+        if not spatial:
+            raise ModelError(
+                "gradcam: no activation or max-pool module with a spatial output; name the "
+                "feature layer with thinktwice.wrap(..., gradcam_layer='...')"
+            )
+        return spatial[-1].name
+
     def _attribute(self, inputs: torch.Tensor, targets: torch.Tensor) -> Attribution:
-        layer_name = self.layer_name(inputs)
-        layer = dict(self.model.named_modules())[layer_name]
+        layer = dict(self.model.named_modules())[self.layer]
         captured: list[torch.Tensor] = []
 
         def start_graph_here(_module, _inputs, output: torch.Tensor) -> torch.Tensor:
@@ -32,12 +50,18 @@ class GradCAM(AttributionMethod):
         handle = layer.register_forward_hook(start_graph_here)
         try:
             with torch.enable_grad(), frozen_parameters(self.model):
-                self.model.eval()
                 scores = target_scores(self.model(inputs), targets)
+                if not captured:
+                    raise ModelError(f"gradcam: layer {self.layer!r} is not used in the forward")
                 (grads,) = torch.autograd.grad(scores.sum(), captured[-1])
         finally:
             handle.remove()
         activations = captured[-1].detach()
+        if activations.dim() != 4:
+            raise ModelError(
+                f"gradcam: layer {self.layer!r} gives {tuple(activations.shape)}, not a "
+                "[N, C, H, W] feature map; choose another gradcam_layer"
+            )
         weights = grads.mean(dim=(2, 3), keepdim=True)
         cam = (weights * activations).sum(dim=1, keepdim=True).clamp_min(0)
         cam = F.interpolate(cam, size=inputs.shape[-2:], mode="bilinear", align_corners=False)
@@ -47,17 +71,5 @@ class GradCAM(AttributionMethod):
             scores=scores.detach().unsqueeze(0),
             targets=targets,
             method=self.name,
-            details={"layer": layer_name},
+            details={"layer": self.layer},
         )
-
-    def layer_name(self, inputs: torch.Tensor) -> str:
-        if self.model.gradcam_layer:
-            return self.model.gradcam_layer
-        spatial = [
-            s
-            for s in find_sites(self.model, inputs[:1], warn=False)
-            if len(s.shape) == 3 and s.shape[1] * s.shape[2] > 1
-        ]
-        if not spatial:
-            raise ValueError("no spatial activation for Grad-CAM; pass gradcam_layer= to wrap()")
-        return spatial[-1].name

@@ -18,6 +18,5 @@ class Gradient(AttributionMethod):
     name = "gradient"
 
     def _attribute(self, inputs: torch.Tensor, targets: torch.Tensor) -> Attribution:
-        self.model.eval()
         scores, template = input_gradient(self.model, inputs, targets)
         return one_pass_attribution(scores, template, targets, self.name)

@@ -1,4 +1,8 @@
-"""What every command shares: model and feedback options, targets, photos, output folders.
+"""What every command shares: its options, targets, methods and output folders.
+
+This module imports nothing heavy (no torch, numpy or matplotlib), so the
+parser, ``--help`` and ``thinktwice classes`` start at once; what needs torch is
+imported inside the functions that use it (and in :mod:`thinktwice.cli.photos`).
 
 Errors a user causes are reported as one line, ``thinktwice: error: <what>``;
 per-image problems are reported and the other images still processed.
@@ -7,55 +11,157 @@ per-image problems are reported and the other images still processed.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import re
 import sys
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import torch
-from PIL import Image
+from thinktwice.errors import OptionError, ThinkTwiceError
+from thinktwice.options import (
+    DEFAULT_LAYERS,
+    DEFAULT_MODEL,
+    DEFAULT_SOLVER,
+    DEFAULT_SOLVER_OPTIONS,
+    METHOD_NAMES,
+    MODEL_NAMES,
+    SOLVER_NAMES,
+    TOP_SPECS,
+)
 
-from thinktwice.attribution import METHODS
-from thinktwice.errors import ThinkTwiceError
-from thinktwice.io.images import image_to_array, iter_images
-from thinktwice.models.classifier import Classifier
-from thinktwice.models.zoo import DEFAULT_MODEL, list_models, load_model
+if TYPE_CHECKING:
+    from thinktwice.models.classifier import Classifier
 
 PROGRAM = "thinktwice"
-TOP_SPECS = ("top1", "top5")
 FEEDBACK_FLAGS = ("solver", "layers", "max_iter", "step", "sparsity")
 
 
-def report(message: str) -> None:
-    """One line on stderr, in the program's error format."""
-    print(f"{PROGRAM}: error: {message}", file=sys.stderr)
+def report(message: str, kind: str = "error") -> None:
+    """One line on stderr, in the program's format (``thinktwice: error: ...``)."""
+    text = " ".join(str(message).split())  # one line, whatever the message held
+    print(f"{PROGRAM}: {kind}: {text}", file=sys.stderr)
+
+
+def say(args: argparse.Namespace, text: object) -> None:
+    """Print a line of normal output (written files, progress) unless ``--quiet``."""
+    if not getattr(args, "quiet", False):
+        print(text, flush=True)
+
+
+# --- value types: a bad value is a one-line usage error naming what is valid ------------------
+
+
+def _checked(kind: Callable[[str], Any], valid: Callable[[Any], bool], wanted: str):
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if value is None or not valid(value):
+            raise argparse.ArgumentTypeError(f"{text!r} is not {wanted}")
+        return value
+
+    parse.__name__ = wanted  # argparse names the type in its messages
+    return parse
+
+
+positive_int = _checked(int, lambda v: v >= 1, "an integer >= 1")
+non_negative_int = _checked(int, lambda v: v >= 0, "an integer >= 0")
+positive_float = _checked(float, lambda v: math.isfinite(v) and v > 0, "a number > 0")
+non_negative_float = _checked(float, lambda v: math.isfinite(v) and v >= 0, "a number >= 0")
+
+
+def zoo_name(text: str) -> str:
+    """A model zoo name as ``load_model`` spells it (case and '-' forgiven)."""
+    name = text.strip().lower().replace("-", "_")
+    if name not in MODEL_NAMES:
+        raise argparse.ArgumentTypeError(
+            f"unknown model {text!r}; choose one of: {', '.join(MODEL_NAMES)}"
+        )
+    return name
+
+
+def parse_layers(text: str) -> int | str | list[str]:
+    """``all``, a number k (the top k sites), or comma-separated site names."""
+    text = text.strip()
+    if text == "all":
+        return text
+    if text.lstrip("-").isdigit():
+        return int(text)
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError("give 'all', a number k or site names")
+    return names
 
 
 # --- options ------------------------------------------------------------------------------------
 
 
-def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+def add_model_arguments(parser: argparse.ArgumentParser, weights: bool = True) -> None:
     parser.add_argument(
-        "--model", default=DEFAULT_MODEL, help=f"model zoo name: {', '.join(list_models())}"
+        "--model",
+        type=zoo_name,
+        default=DEFAULT_MODEL,
+        help=f"model zoo name: {', '.join(MODEL_NAMES)}",
     )
-    parser.add_argument("--weights", help="weights file (needed for vgg16, alexnet, googlenet)")
+    if weights:
+        parser.add_argument("--weights", help="weights file (needed for vgg16, alexnet, googlenet; squeezenet1_0 takes compressed_SqueezeNet.net or a .pth)")
+
+
+def add_device_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--device",
+        help="torch device to compute on, e.g. cpu, cuda, cuda:1 "
+        "(default: cuda when available, else cpu)",
+    )
+
+
+def add_quiet_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--quiet", action="store_true", help="print only errors (and --json records)"
+    )
 
 
 def model_from_args(args: argparse.Namespace) -> Classifier:
-    return load_model(args.model, weights=args.weights)
+    from thinktwice.models.zoo import load_model
+
+    return load_model(args.model, weights=args.weights, device=getattr(args, "device", None))
 
 
 def add_feedback_arguments(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("feedback options (library defaults when omitted)")
-    group.add_argument("--solver", choices=("fsp", "fr", "relaxed"))
-    group.add_argument("--layers", help="'all', the top k gate sites, or comma-separated names")
-    group.add_argument("--max-iter", type=int, help="feedback passes after the first")
-    group.add_argument("--step", type=float, help="relaxed solver: ascent step")
-    group.add_argument("--sparsity", type=float, help="relaxed solver: price per open gate")
+    defaults = DEFAULT_SOLVER_OPTIONS
+    group = parser.add_argument_group(
+        "feedback options",
+        f"unset options take the library defaults: solver {DEFAULT_SOLVER} on the top "
+        f"{DEFAULT_LAYERS} sites, {defaults['max_iter']} passes, step {defaults['step']}, "
+        f"sparsity {defaults['sparsity']} (another solver: its own defaults)",
+    )
+    group.add_argument(
+        "--solver", choices=SOLVER_NAMES, help=f"gate solver (default: {DEFAULT_SOLVER})"
+    )
+    group.add_argument(
+        "--layers",
+        type=parse_layers,
+        help=f"'all', the top k gate sites, or comma-separated site names "
+        f"(default: {DEFAULT_LAYERS})",
+    )
+    group.add_argument(
+        "--max-iter",
+        type=non_negative_int,
+        help=f"feedback passes after the first (default: {defaults['max_iter']}; fsp and fr: 10)",
+    )
+    group.add_argument(
+        "--step",
+        type=positive_float,
+        help=f"relaxed solver: ascent step (default: {defaults['step']})",
+    )
+    group.add_argument(
+        "--sparsity",
+        type=non_negative_float,
+        help=f"relaxed solver: price per open gate (default: {defaults['sparsity']})",
+    )
 
 
 def feedback_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -64,7 +170,7 @@ def feedback_options(args: argparse.Namespace) -> dict[str, Any]:
     for flag in FEEDBACK_FLAGS:
         value = getattr(args, flag, None)
         if value is not None:
-            options[flag] = parse_layers(value) if flag == "layers" else value
+            options[flag] = value
     return options
 
 
@@ -72,12 +178,36 @@ def method_options(method: str, args: argparse.Namespace) -> dict[str, Any]:
     return feedback_options(args) if method == "feedback" else {}
 
 
-def parse_layers(text: str) -> int | str | list[str]:
-    if text == "all":
-        return text
-    if text.isdigit():
-        return int(text)
-    return [name.strip() for name in text.split(",") if name.strip()]
+def add_methods_argument(parser: argparse.ArgumentParser, default: Sequence[str]) -> None:
+    """``--methods a,b`` (the grammar of every command); ``--method a b`` is still taken."""
+    parser.add_argument(
+        "--methods",
+        "--method",
+        dest="methods",
+        action="extend",
+        nargs="+",
+        metavar="METHODS",
+        help=f"saliency methods, comma-separated: {', '.join(METHOD_NAMES)} "
+        f"(default: {','.join(default)})",
+    )
+    parser.set_defaults(default_methods=tuple(default))
+
+
+def selected_methods(args: argparse.Namespace) -> list[str]:
+    """The methods asked for (comma- or space-separated), checked, in order, once each."""
+    given = args.methods or list(args.default_methods)
+    methods = [m.strip() for item in given for m in item.split(",") if m.strip()]
+    return check_methods(methods)
+
+
+def check_methods(methods: Sequence[str]) -> list[str]:
+    unknown = [m for m in methods if m not in METHOD_NAMES]
+    if unknown or not methods:
+        raise OptionError(
+            f"unknown method {', '.join(unknown) or '(none given)'}; "
+            f"choose from: {', '.join(METHOD_NAMES)}"
+        )
+    return list(dict.fromkeys(methods))
 
 
 def add_target_argument(parser: argparse.ArgumentParser, repeat: bool = True) -> None:
@@ -86,17 +216,8 @@ def add_target_argument(parser: argparse.ArgumentParser, repeat: bool = True) ->
         action="append" if repeat else "store",
         help="class index, name ('tabby'), top1 or top5"
         + (" (repeat for several classes)" if repeat else "")
-        + "; default top1",
+        + " (default: top1)",
     )
-
-
-def check_methods(methods: Sequence[str]) -> list[str]:
-    unknown = [m for m in methods if m not in METHODS]
-    if unknown:
-        raise ThinkTwiceError(
-            f"unknown method {', '.join(unknown)}; choose from: {', '.join(METHODS)}"
-        )
-    return list(dict.fromkeys(methods))
 
 
 def target_specs(model: Classifier, targets: Sequence[str] | str | None) -> list[int | str]:
@@ -111,32 +232,7 @@ def target_specs(model: Classifier, targets: Sequence[str] | str | None) -> list
     return specs
 
 
-# --- photos and outputs ---------------------------------------------------------------------------
-
-
-@dataclass
-class Photo:
-    """A readable input image: where it came from, the PIL image, its pixels, a file stem."""
-
-    path: Path
-    image: Image.Image
-    pixels: np.ndarray
-    stem: str
-
-
-def read_photos(paths: Iterable[str | Path]) -> tuple[list[Photo], int]:
-    """Every readable image, and how many could not be read (each reported on one line)."""
-    photos: list[Photo] = []
-    failures = 0
-    stems: set[str] = set()
-    for path, loaded in iter_images([Path(p) for p in paths]):
-        if isinstance(loaded, Exception):
-            report(str(loaded))
-            failures += 1
-            continue
-        stem = unique_stem(Path(path).stem, stems)
-        photos.append(Photo(Path(path), loaded, image_to_array(loaded), stem))
-    return photos, failures
+# --- output folders -------------------------------------------------------------------------------
 
 
 def unique_stem(stem: str, taken: set[str]) -> str:
@@ -165,29 +261,3 @@ def output_folder(path: str | Path) -> Path:
     if not os.access(folder, os.W_OK | os.X_OK):
         raise ThinkTwiceError(f"{folder}: the output folder is not writable")
     return folder
-
-
-def probabilities(model: Classifier, inputs: torch.Tensor) -> torch.Tensor:
-    """Softmax class probabilities [N, classes] of a batch of model inputs."""
-    model.eval()
-    with torch.no_grad():
-        return model(inputs).softmax(dim=1)
-
-
-def pair_title(model: Classifier, class_index: int, probability: float) -> str:
-    return f"{model.classes.name(class_index)} ({class_index})  p={probability:.2f}"
-
-
-def pair_stem(photo: Photo, class_index: int, model: Classifier) -> str:
-    return f"{photo.stem}__{class_index}-{slug(model.classes.name(class_index))}"
-
-
-DISPLAY_QUANTILE = 0.995
-
-
-def for_display(saliency: np.ndarray) -> np.ndarray:
-    """The map clipped at its 99.5% quantile, so a few extreme pixels do not hide the rest
-    (gradient maps are sparse); only pictures use it, the saved .npy stays raw."""
-    values = np.asarray(saliency, dtype=np.float32)
-    ceiling = float(np.quantile(values, DISPLAY_QUANTILE))
-    return np.minimum(values, ceiling) if ceiling > 0 else values

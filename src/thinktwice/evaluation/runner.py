@@ -41,8 +41,7 @@ from thinktwice.io.images import image_to_array, load_image
 from thinktwice.localization import localize
 from thinktwice.localization.result import to_image_size
 from thinktwice.models.classifier import Classifier
-
-TOP_K = 5
+from thinktwice.options import TOP_K
 
 
 @dataclass(frozen=True)

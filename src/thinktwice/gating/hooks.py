@@ -4,7 +4,8 @@ Like zennit's composites: hooks go in on ``__enter__`` and come out on
 ``__exit__``, also when the block raises, so the user's model is never left
 changed. In-place activations are switched to out-of-place while the hooks are
 in (a rule needs a module's input and output as distinct tensors) and switched
-back afterwards, and the model is kept in eval mode.
+back afterwards, and the model runs in eval mode (:func:`eval_mode`: every
+module's train/eval flag is restored on exit).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import torch
 from torch import nn
 
 from thinktwice.gating.sites import GateSite
+from thinktwice.models.state import eval_mode
 
 
 class SiteRule(Protocol):
@@ -72,8 +74,8 @@ def rules_installed(
     model: nn.Module, sites: Sequence[GateSite], rule: SiteRule
 ) -> Iterator[nn.Module]:
     """Within the block, every forward of ``model`` applies ``rule`` at each of ``sites``
-    (and parameters do not require grad, see :func:`frozen_parameters`)."""
-    with frozen_parameters(model), _hooks(model, sites, rule):
+    (in eval mode, and parameters do not require grad, see :func:`frozen_parameters`)."""
+    with eval_mode(model), frozen_parameters(model), _hooks(model, sites, rule):
         yield model
 
 
@@ -83,7 +85,6 @@ def _hooks(model: nn.Module, sites: Sequence[GateSite], rule: SiteRule) -> Itera
     counter = _CallCounter(sites)
     handles = [model.register_forward_pre_hook(counter.reset)]
     inplace_flags: dict[nn.Module, bool] = {}
-    training = {module: module.training for module in model.modules()}
     try:
         for name, position in {(site.name, site.position) for site in sites}:
             module = modules[name]
@@ -95,15 +96,12 @@ def _hooks(model: nn.Module, sites: Sequence[GateSite], rule: SiteRule) -> Itera
                 handles.append(module.register_forward_pre_hook(hook))
             else:
                 handles.append(module.register_forward_hook(_site_hook(name, counter, rule)))
-        model.eval()
         yield
     finally:
         for handle in handles:
             handle.remove()
         for module, flag in inplace_flags.items():
             module.inplace = flag
-        for module, was_training in training.items():
-            module.training = was_training
 
 
 def _site_hook(name: str, counter: _CallCounter, rule: SiteRule):

@@ -3,23 +3,23 @@
 A *site* is one call of one such module during the forward pass. Sites are
 found by running the model once with hooks, so they come in execution order
 (bottom-up) and a module called twice in one pass yields two sites.
-
-Two placements exist. ``"outputs"`` (the paper's Eq. 4): a gate multiplies the
-output of every activation and max-pool. ``"inputs"`` (the authors' notebook):
-a gate multiplies the *input* of every layer -- every convolution and linear
-layer (the first one's input is the image itself), every activation (its
-pre-activation) and every max-pool.
 """
 
 from __future__ import annotations
 
+import operator
 import warnings
+from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
+
+from thinktwice.errors import OptionError
+from thinktwice.models.state import eval_mode
+from thinktwice.options import SITE_KINDS
 
 ACTIVATIONS: tuple[type[nn.Module], ...] = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU)
 POOLS: tuple[type[nn.Module], ...] = (
@@ -30,8 +30,26 @@ POOLS: tuple[type[nn.Module], ...] = (
     nn.AdaptiveMaxPool2d,
     nn.AdaptiveMaxPool3d,
 )
+# Gated only at their input (placement "inputs": the authors' notebook gates every layer's input).
 LAYERS: tuple[type[nn.Module], ...] = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
 PLACEMENTS = ("outputs", "inputs")
+# Smooth or saturating activations: no on/off gate, no guided/deconvnet rule applies to them.
+OTHER_ACTIVATIONS: tuple[type[nn.Module], ...] = (
+    nn.SiLU,
+    nn.GELU,
+    nn.ELU,
+    nn.SELU,
+    nn.CELU,
+    nn.Mish,
+    nn.Hardswish,
+    nn.Hardsigmoid,
+    nn.Hardtanh,  # nn.ReLU6 is a Hardtanh too, but ACTIVATIONS is checked first
+    nn.Sigmoid,
+    nn.Tanh,
+    nn.Softplus,
+    nn.RReLU,
+    nn.Threshold,
+)
 _FUNCTIONAL_ACTIVATIONS = {
     torch.relu,
     torch.relu_,
@@ -44,6 +62,21 @@ _FUNCTIONAL_ACTIVATIONS = {
     torch.Tensor.relu,
     torch.Tensor.relu_,
 }
+_FUNCTIONAL_OTHERS = {
+    torch.nn.functional.silu,
+    torch.nn.functional.gelu,
+    torch.nn.functional.elu,
+    torch.nn.functional.selu,
+    torch.nn.functional.mish,
+    torch.nn.functional.hardswish,
+    torch.nn.functional.hardtanh,
+    torch.nn.functional.softplus,
+    torch.sigmoid,
+    torch.tanh,
+    torch.Tensor.sigmoid,
+    torch.Tensor.tanh,
+}
+HANDLED = "nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU and max-pool modules"
 
 
 @dataclass(frozen=True)
@@ -73,6 +106,23 @@ class GateSite:
         return count
 
 
+@dataclass
+class SiteSurvey:
+    """The gate sites of one forward pass, and the activations no gate or rule can reach."""
+
+    sites: list[GateSite]
+    # "torch.relu" -> calls made as functions outside any gated module
+    functional: Counter[str] = field(default_factory=Counter)
+    # "nn.SiLU" -> modules of an activation type that takes no gate
+    other_modules: Counter[str] = field(default_factory=Counter)
+
+    def ungated(self) -> str:
+        """The unreachable activations in words ("" when there are none)."""
+        parts = [f"{count} {name} module(s)" for name, count in self.other_modules.items()]
+        parts += [f"{count} call(s) of {name}" for name, count in self.functional.items()]
+        return ", ".join(parts)
+
+
 def site_kind(module: nn.Module) -> str | None:
     """``"activation"``, ``"pool"``, ``"layer"`` (convolution, linear), or None for a
     module that takes no gate."""
@@ -90,12 +140,14 @@ class _FunctionalCounter(TorchFunctionMode):
 
     def __init__(self) -> None:
         super().__init__()
-        self.calls = 0
+        self.calls: Counter[str] = Counter()
         self.inside_gated_module = 0
 
     def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[override]
-        if func in _FUNCTIONAL_ACTIVATIONS and not self.inside_gated_module:
-            self.calls += 1
+        if not self.inside_gated_module and (
+            func in _FUNCTIONAL_ACTIVATIONS or func in _FUNCTIONAL_OTHERS
+        ):
+            self.calls[_function_name(func)] += 1
         return func(*args, **(kwargs or {}))
 
     def enter(self, *_args: object) -> None:
@@ -105,25 +157,36 @@ class _FunctionalCounter(TorchFunctionMode):
         self.inside_gated_module -= 1
 
 
-def find_sites(
-    model: nn.Module, example: torch.Tensor, *, warn: bool = True, placement: str = "outputs"
-) -> list[GateSite]:
-    """The gate sites of ``model`` in execution order, found by one forward on ``example``.
+def _function_name(func) -> str:
+    module = getattr(func, "__module__", None) or ""
+    prefix = "F" if module.startswith("torch.nn.functional") else "torch"
+    if getattr(func, "__qualname__", "").startswith(("Tensor.", "TensorBase.")):
+        prefix = "Tensor"
+    return f"{prefix}.{func.__name__}"
+
+
+def survey_sites(
+    model: nn.Module, example: torch.Tensor, placement: str = "outputs"
+) -> SiteSurvey:
+    """Gate sites in execution order, from one forward of ``example[:1]`` in eval mode
+    (the model's flags and buffers are left as they were).
 
     ``placement="outputs"``: the outputs of activations and max-pools (kinds
     ``activation``, ``pool``); ``"inputs"``: the inputs of those and of every
-    convolution and linear layer (kind ``layer``). Warns when the model calls
-    activations as functions: those cannot be gated, so feedback would silently
-    skip them.
+    convolution and linear layer (kind ``layer``), as the authors' notebook gates.
     """
     if placement not in PLACEMENTS:
-        raise ValueError(f"placement must be one of {PLACEMENTS}, got {placement!r}")
+        raise OptionError(f"placement must be one of {', '.join(PLACEMENTS)}; got {placement!r}")
     at_input = placement == "inputs"
     names = {module: name for name, module in model.named_modules()}
     sites: list[GateSite] = []
     calls: dict[nn.Module, int] = {}
-
     counter = _FunctionalCounter()
+    others: Counter[str] = Counter(
+        f"nn.{type(m).__name__}"
+        for m in model.modules()
+        if site_kind(m) is None and isinstance(m, OTHER_ACTIVATIONS)
+    )
 
     def record(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
         kind = site_kind(module) or ""
@@ -147,52 +210,96 @@ def find_sites(
 
     handles = []
     for module in model.modules():
-        kind = site_kind(module)
-        if kind == "layer":
+        if site_kind(module) == "layer":
             handles.append(module.register_forward_hook(record))
-        elif kind is not None:
+        elif site_kind(module) is not None or isinstance(module, OTHER_ACTIVATIONS):
             handles.append(module.register_forward_pre_hook(counter.enter))
-            handles.append(module.register_forward_hook(record))
+            hook = record if site_kind(module) is not None else counter.leave
+            handles.append(module.register_forward_hook(hook))
     try:
-        with torch.no_grad(), counter:
+        with eval_mode(model), torch.no_grad(), counter:
             model(example[:1])
     finally:
         for handle in handles:
             handle.remove()
-    functional = counter.calls
-    if warn and functional > 0:
+    return SiteSurvey(sites=sites, functional=counter.calls, other_modules=others)
+
+
+def find_sites(
+    model: nn.Module, example: torch.Tensor, *, warn: bool = True, placement: str = "outputs"
+) -> list[GateSite]:
+    """The gate sites of ``model`` in execution order, found by one forward on ``example``
+    (``placement`` as in :func:`survey_sites`).
+
+    Warns when some activations cannot be gated (functions such as ``F.relu``,
+    smooth activations such as ``nn.SiLU``): feedback and the modified-backward
+    methods would silently pass them unchanged.
+    """
+    survey = survey_sites(model, example, placement)
+    if warn and survey.ungated():
         warnings.warn(
-            f"{type(model).__name__} calls {functional} activation/max-pool function(s) directly "
-            "(F.relu, torch.relu, ...); feedback cannot gate those. Use nn.ReLU / nn.MaxPool2d "
-            "modules, one per use.",
+            f"{type(model).__name__}: thinktwice cannot gate {survey.ungated()}; they pass "
+            f"unchanged (gates and rules act on {HANDLED}, one module per use).",
             stacklevel=2,
         )
-    return sites
+    return survey.sites
+
+
+def check_kinds(kinds: Sequence[str]) -> tuple[str, ...]:
+    """``kinds`` as a tuple, each one of :data:`SITE_KINDS`."""
+    chosen = (kinds,) if isinstance(kinds, str) else tuple(kinds)
+    unknown = [k for k in chosen if k not in SITE_KINDS]
+    if unknown or not chosen:
+        raise OptionError(
+            f"kinds must be some of {', '.join(SITE_KINDS)}; got {', '.join(map(repr, chosen))}"
+        )
+    return chosen
 
 
 def select_sites(
     sites: Sequence[GateSite],
     layers: int | str | Sequence[str] = "all",
-    kinds: Sequence[str] = ("activation", "pool", "layer"),
+    kinds: Sequence[str] = SITE_KINDS,
 ) -> list[GateSite]:
     """The sites that get gates.
 
     ``layers`` is ``"all"``, an int k (the k sites nearest the output, i.e. the
-    top-most layers), or a list of site keys / module names.
+    top-most layers; every site when the network has k or fewer), or a list of
+    site keys / module names. Anything else is an :class:`OptionError` that lists
+    the valid choices.
     """
-    eligible = [s for s in sites if s.kind in kinds]
+    eligible = [s for s in sites if s.kind in check_kinds(kinds)]
     if isinstance(layers, str) and layers == "all":
         return eligible
-    if isinstance(layers, int):
-        if layers < 0:
-            raise ValueError(f"layers must be >= 0, got {layers}")
-        return eligible[len(eligible) - layers :] if layers else []
-    wanted = [layers] if isinstance(layers, str) else list(layers)
-    chosen = [s for s in eligible if s.key in wanted or s.name in wanted]
+    if not isinstance(layers, (str, bool)):
+        try:
+            k = operator.index(layers)
+        except TypeError:
+            k = None
+        if k is not None:
+            if k < 0:
+                raise OptionError(f"layers must be 'all', k >= 0 or site names; got {k}")
+            return eligible[-k:] if k else []  # k above the count: every site
+    if isinstance(layers, str):
+        wanted = [layers]
+    elif isinstance(layers, Sequence) and all(isinstance(n, str) for n in layers):
+        wanted = list(layers)
+    else:
+        raise OptionError(
+            f"layers must be 'all', an int k (top k sites) or a list of site names; got {layers!r}"
+        )
     unknown = [w for w in wanted if not any(w in (s.key, s.name) for s in eligible)]
     if unknown:
-        raise ValueError(
-            f"no gate site named {unknown[0]!r}; sites are e.g. "
-            f"{', '.join(s.key for s in eligible[-3:])}"
-        )
-    return chosen
+        raise OptionError(f"no gate site named {unknown[0]!r}; {describe_sites(eligible)}")
+    return [s for s in eligible if s.key in wanted or s.name in wanted]
+
+
+def describe_sites(sites: Sequence[GateSite], shown: int = 6) -> str:
+    """The valid site keys in a few words (all of them when there are few)."""
+    if not sites:
+        return "the network has no gate sites of these kinds"
+    keys = [s.key for s in sites]
+    if len(keys) <= shown:
+        return f"the sites are {', '.join(keys)}"
+    head, tail = keys[:2], keys[-(shown - 2) :]
+    return f"the {len(keys)} sites are {', '.join(head)}, ..., {', '.join(tail)} (bottom-up)"

@@ -6,11 +6,13 @@ from typing import Any
 
 import numpy as np
 
+from thinktwice.errors import OptionError
 from thinktwice.localization.grabcut import grabcut_box
 from thinktwice.localization.result import Localization
 from thinktwice.localization.threshold import threshold_box
+from thinktwice.options import BOX_METHODS
 
-BOX_METHODS = ("grabcut", "threshold")
+__all__ = ["BOX_METHODS", "localize"]
 
 
 def localize(
@@ -26,4 +28,4 @@ def localize(
         return grabcut_box(image, saliency, **options)
     if method == "threshold":
         return threshold_box(saliency, (image.shape[1], image.shape[0]), **options)
-    raise ValueError(f"unknown box method {method!r}; choose one of: {', '.join(BOX_METHODS)}")
+    raise OptionError(f"unknown box method {method!r}; choose one of: {', '.join(BOX_METHODS)}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 from collections.abc import Sequence
 from functools import cache
 from importlib import resources
@@ -63,16 +64,27 @@ class ClassNames:
         raise UnknownClassError(self._unknown_message(text))
 
     def search(self, query: str, limit: int = 20) -> list[tuple[int, str]]:
-        """Classes whose names contain ``query`` (case-insensitive), else close names."""
-        needle = query.strip().casefold()
-        found = [
-            (i, ", ".join(names))
-            for i, names in enumerate(self._synonyms)
-            if any(needle in n.casefold() for n in names)
-        ]
-        if not found:
-            found = [(i, ", ".join(self.synonyms(i))) for i in self._close_indices(needle, limit)]
-        return found[:limit]
+        """Classes matching ``query``: an index (``"285"``) finds that class; a name finds
+        the classes with it as whole words in a synonym (``"cat"``: "tiger cat", not
+        "catamaran"), else those containing it, else close names."""
+        text = query.strip()
+        if text.isdigit():
+            index = int(text)
+            return [(index, ", ".join(self.synonyms(index)))] if index < len(self) else []
+        needle = text.casefold()
+        whole_words = re.compile(rf"(?<!\w){re.escape(needle)}(?!\w)")
+        for matches in (
+            lambda name: whole_words.search(name) is not None,
+            lambda name: needle in name,
+        ):
+            found = [
+                (i, ", ".join(names))
+                for i, names in enumerate(self._synonyms)
+                if any(matches(n.casefold()) for n in names)
+            ]
+            if found:
+                return found[:limit]
+        return [(i, ", ".join(self.synonyms(i))) for i in self._close_indices(needle, limit)]
 
     def _check_index(self, index: int) -> int:
         if not 0 <= index < len(self):

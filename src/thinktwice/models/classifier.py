@@ -12,6 +12,8 @@ network sees exactly its training input.
 
 from __future__ import annotations
 
+import difflib
+import operator
 from collections.abc import Sequence
 
 import numpy as np
@@ -19,6 +21,7 @@ import torch
 from PIL import Image
 from torch import nn
 
+from thinktwice.errors import ModelError, OptionError
 from thinktwice.models.classes import ClassNames, imagenet_classes
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -27,19 +30,41 @@ CHANNEL_ORDERS = ("RGB", "BGR")
 
 
 def _pair(size: int | Sequence[int]) -> tuple[int, int]:
-    if isinstance(size, int):
-        return (size, size)
-    height, width = size
-    return (int(height), int(width))
+    """(height, width) from one side or a pair; both positive integers."""
+    values = list(size) if isinstance(size, Sequence) else [size]
+    try:
+        sides = [operator.index(v) for v in values if not isinstance(v, bool)]
+    except TypeError:
+        sides = []
+    if len(sides) != len(values):  # a bool or a non-integer
+        sides = []
+    if len(sides) == 1:
+        sides *= 2
+    if len(sides) != 2 or min(sides) < 1:
+        raise OptionError(f"input_size must be a positive int or (height, width), got {size!r}")
+    return (sides[0], sides[1])
+
+
+def _channel_values(name: str, values: Sequence[float]) -> tuple[float, float, float]:
+    """Three per-channel numbers (mean or std of the R, G, B input)."""
+    try:
+        numbers = tuple(float(v) for v in values)
+    except (TypeError, ValueError):
+        numbers = ()
+    if len(numbers) != 3:
+        raise OptionError(f"{name} needs one value per colour channel (3), got {values!r}")
+    return numbers  # type: ignore[return-value]
 
 
 class Classifier(nn.Module):
     """``network`` with its input scaling, input size and class names.
 
-    ``forward`` takes RGB images with values in [0, 1], shape [N, 3, H, W], and
-    returns the network's class scores (logits, before softmax). ``mean`` and
-    ``std`` are per input (RGB) channel; with ``channel_order="BGR"`` the
-    normalised channels are then reversed for a network trained on BGR input.
+    ``forward`` takes RGB images with values in [0, 1], shape [N, 3, H, W] (moved to
+    the model's device and dtype), and returns the network's class scores (logits,
+    before softmax). ``mean`` and ``std`` are per input (RGB) channel; with
+    ``channel_order="BGR"`` the normalised channels are then reversed for a network
+    trained on BGR input. Building a Classifier does not change ``network``: not its
+    mode, not its parameters.
     """
 
     def __init__(
@@ -55,21 +80,25 @@ class Classifier(nn.Module):
         channel_order: str = "RGB",
     ):
         super().__init__()
+        if not isinstance(network, nn.Module):
+            raise OptionError(f"network must be a torch.nn.Module, got {type(network).__name__}")
         if channel_order not in CHANNEL_ORDERS:
-            raise ValueError(f"channel_order must be RGB or BGR, got {channel_order!r}")
+            raise OptionError(f"channel_order must be RGB or BGR, got {channel_order!r}")
+        mean, std = _channel_values("mean", mean), _channel_values("std", std)
+        if min(std) <= 0:
+            raise OptionError(f"std must be positive, got {std}")
         self.network = network
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
         self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
-        if torch.any(self.std <= 0):
-            raise ValueError(f"std must be positive, got {tuple(std)}")
         self.input_size = _pair(input_size)
         self.name = name
-        self.gradcam_layer = gradcam_layer
+        self.gradcam_layer = self._layer_name(gradcam_layer)
         self.channel_order = channel_order
         self.classes = _as_class_names(class_names)
-        self.eval()
+        self.training = network.training  # the wrapper itself follows the network's mode
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
+        images = images.to(device=self.mean.device, dtype=self.mean.dtype)
         normalised = (images - self.mean) / self.std
         if self.channel_order == "BGR":
             normalised = normalised.flip(1)
@@ -86,6 +115,22 @@ class Classifier(nn.Module):
         array = np.asarray(resized, dtype=np.float32) / 255.0
         return torch.from_numpy(array.copy()).permute(2, 0, 1)
 
+    def _layer_name(self, layer: str | None) -> str | None:
+        """``layer`` as a module name of this Classifier: a name in ``network`` gets the
+        ``network.`` prefix; an unknown name is refused now, with close names."""
+        if layer is None:
+            return None
+        own = dict(self.named_modules())
+        for candidate in (f"network.{layer}" if layer else "network", layer):
+            if candidate in own:
+                return candidate
+        names = [n for n, _ in self.network.named_modules() if n]
+        close = difflib.get_close_matches(layer, names, n=3, cutoff=0.5) or names[-3:]
+        raise OptionError(
+            f"gradcam_layer {layer!r} is not a module of the network; modules are named like "
+            f"{', '.join(repr(n) for n in close)} (see network.named_modules())"
+        )
+
     def extra_repr(self) -> str:
         order = f", channel_order={self.channel_order!r}" if self.channel_order != "RGB" else ""
         return (
@@ -93,11 +138,28 @@ class Classifier(nn.Module):
         )
 
 
+def as_classifier(model: object) -> Classifier:
+    """``model`` itself when it is a :class:`Classifier`; else a :class:`ModelError` that
+    says to wrap it (a bare module has no input scaling, input size or class names)."""
+    if isinstance(model, Classifier):
+        return model
+    what = type(model).__name__
+    if isinstance(model, nn.Module):
+        raise ModelError(
+            f"{what} is a plain torch module: wrap it first, "
+            "thinktwice.wrap(module, mean, std, input_size, class_names), so thinktwice knows "
+            "its input normalisation, input size and class names"
+        )
+    raise ModelError(f"expected a thinktwice Classifier (load_model() or wrap()), got {what}")
+
+
 def _as_class_names(class_names: ClassNames | Sequence[str] | None) -> ClassNames:
     if class_names is None:
         return imagenet_classes()
     if isinstance(class_names, ClassNames):
         return class_names
+    if isinstance(class_names, str) or not list(class_names):
+        raise OptionError("class_names must be a non-empty list of names, one per class")
     return ClassNames([[str(n)] for n in class_names])
 
 
@@ -117,10 +179,12 @@ def wrap(
     ``module`` maps a normalised [N, 3, H, W] batch to [N, classes] scores;
     ``mean``/``std`` are its per-channel input normalisation for images in [0, 1].
     ``class_names`` defaults to the 1000 ImageNet classes. ``gradcam_layer`` names
-    the module whose output Grad-CAM uses (default: the last spatial activation).
+    the module of ``module`` whose output Grad-CAM uses (default: the last spatial
+    activation); an unknown name is an :class:`OptionError` here, not at first use.
     ``channel_order="BGR"`` is for networks trained on BGR input (Caffe): images
     stay RGB, ``mean``/``std`` stay in RGB order, and the channels are reversed
-    after normalising.
+    after normalising. ``module`` itself is not changed (its train/eval mode
+    included): every method runs it in eval mode and restores its flags afterwards.
     """
     return Classifier(
         module,

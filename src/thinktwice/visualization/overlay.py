@@ -8,7 +8,22 @@ import matplotlib
 import numpy as np
 from PIL import Image, ImageColor, ImageDraw, ImageFont
 
-__all__ = ["DEFAULT_COLOURS", "colourise", "draw_boxes", "normalise_saliency", "overlay"]
+__all__ = [
+    "DEFAULT_ALPHA",
+    "DEFAULT_CMAP",
+    "DEFAULT_COLOURS",
+    "colourise",
+    "draw_boxes",
+    "greyed",
+    "normalise_saliency",
+    "overlay",
+]
+
+#: The saliency colormap used everywhere unless a caller asks for another: perceptually
+#: uniform (equal steps in value look like equal steps in colour) and readable in greyscale.
+DEFAULT_CMAP = "inferno"
+#: How much of the map's colour covers the greyed photo.
+DEFAULT_ALPHA = 0.6
 
 #: Box colours cycled when none are given (matplotlib's "tab10", as RGB).
 DEFAULT_COLOURS: tuple[tuple[int, int, int], ...] = (
@@ -28,14 +43,20 @@ Colour = str | Sequence[int]
 
 
 def overlay(
-    image: np.ndarray, saliency: np.ndarray, *, cmap: str = "jet", alpha: float = 0.5
+    image: np.ndarray,
+    saliency: np.ndarray,
+    *,
+    cmap: str = DEFAULT_CMAP,
+    alpha: float = DEFAULT_ALPHA,
+    grey: bool = True,
 ) -> np.ndarray:
-    """Blend a colour-mapped saliency map over a photo.
+    """Blend a colour-mapped saliency map over a photo (by default the photo in grey).
 
     ``image`` is uint8 (H, W, 3); ``saliency`` any (h, w) real array. The map is
     resized to H x W (bilinear), scaled to [0, 1] by its maximum (negative values
     and NaN count as 0; an all-zero map stays 0 rather than becoming NaN), coloured
-    with ``cmap`` and mixed as ``(1 - alpha) * image + alpha * colour``.
+    with ``cmap`` and mixed as ``(1 - alpha) * photo + alpha * colour``, where the
+    photo is greyed (``grey=True``) so that every colour on the picture is the map's.
     """
     _check_image(image)
     if not 0.0 <= alpha <= 1.0:
@@ -43,8 +64,17 @@ def overlay(
     height, width = image.shape[:2]
     unit = normalise_saliency(saliency, (height, width))
     colours = colourise(unit, cmap)
-    blended = (1.0 - alpha) * image.astype(np.float32) + alpha * colours.astype(np.float32)
+    base = greyed(image) if grey else image
+    blended = (1.0 - alpha) * base.astype(np.float32) + alpha * colours.astype(np.float32)
     return np.clip(np.round(blended), 0, 255).astype(np.uint8)
+
+
+def greyed(image: np.ndarray) -> np.ndarray:
+    """The photo's luminance (ITU-R 601 weights) as a uint8 (H, W, 3) grey picture."""
+    _check_image(image)
+    luminance = image.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    grey = np.clip(np.round(luminance), 0, 255).astype(np.uint8)
+    return np.repeat(grey[..., None], 3, axis=2)
 
 
 def normalise_saliency(saliency: np.ndarray, size: tuple[int, int] | None = None) -> np.ndarray:
@@ -63,7 +93,7 @@ def normalise_saliency(saliency: np.ndarray, size: tuple[int, int] | None = None
     return np.clip(values / peak, 0.0, 1.0)
 
 
-def colourise(unit: np.ndarray, cmap: str = "jet") -> np.ndarray:
+def colourise(unit: np.ndarray, cmap: str = DEFAULT_CMAP) -> np.ndarray:
     """Map values in [0, 1] through a matplotlib colormap to uint8 RGB (..., 3)."""
     try:
         colormap = matplotlib.colormaps[cmap]
@@ -87,6 +117,8 @@ def draw_boxes(
     ``thinktwice.localization.boxes.Box``). Each label is written in a filled tag
     above the box (inside it when the box touches the top edge). Colours are
     names, ``#rrggbb`` strings or RGB tuples; by default they cycle through tab10.
+    Lines and labels scale with the photo so they stay legible once the picture
+    is shrunk into a paper's column: about 1/80 and 1/16 of its shorter side.
     """
     _check_image(image)
     if labels is not None and len(labels) != len(boxes):
@@ -96,8 +128,8 @@ def draw_boxes(
     canvas = Image.fromarray(np.ascontiguousarray(image))
     draw = ImageDraw.Draw(canvas)
     shortest = min(image.shape[:2])
-    line = width if width is not None else max(2, round(shortest / 150))
-    font = ImageFont.load_default(size=max(11, round(shortest / 32)))
+    line = width if width is not None else max(3, round(shortest / 80))
+    font = ImageFont.load_default(size=max(14, round(shortest / 16)))
     for index, box in enumerate(boxes):
         x0, y0, x1, y1 = _corners(box)
         palette = colours if colours is not None else DEFAULT_COLOURS
@@ -117,12 +149,12 @@ def _draw_tag(
     colour: tuple[int, int, int],
 ) -> None:
     left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
-    pad = 2
+    pad = max(2, (bottom - top) // 4)
     tag_w, tag_h = right - left + 2 * pad, bottom - top + 2 * pad
     x, y = corner[0], corner[1] - tag_h
     if y < 0:  # no room above the box: put the tag just inside its top edge
         y = corner[1]
-    x = max(0, x)
+    x = max(0, min(x, draw.im.size[0] - tag_w))  # keep the whole tag on the picture
     draw.rectangle((x, y, x + tag_w - 1, y + tag_h - 1), fill=colour)
     luminance = 0.299 * colour[0] + 0.587 * colour[1] + 0.114 * colour[2]
     ink = (0, 0, 0) if luminance > 150 else (255, 255, 255)

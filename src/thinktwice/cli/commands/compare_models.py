@@ -4,22 +4,19 @@ from __future__ import annotations
 
 import argparse
 
-from thinktwice.attribution import METHODS
 from thinktwice.cli.common import (
+    add_device_argument,
     add_feedback_arguments,
+    add_methods_argument,
+    add_quiet_argument,
     add_target_argument,
-    for_display,
-    method_options,
     output_folder,
-    pair_title,
-    probabilities,
-    read_photos,
-    target_specs,
+    say,
+    selected_methods,
+    zoo_name,
 )
 from thinktwice.errors import ThinkTwiceError
-from thinktwice.explain import explain
-from thinktwice.models.zoo import load_model
-from thinktwice.visualization import model_comparison_figure, save_figure
+from thinktwice.options import MODEL_NAMES
 
 NAME = "compare-models"
 HELP = "saliency of one photo for the same classes under several models (paper's Figure 5)"
@@ -28,7 +25,9 @@ HELP = "saliency of one photo for the same classes under several models (paper's
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("image", help="an image file")
     add_target_argument(parser)
-    parser.add_argument("--models", required=True, help="comma-separated model names")
+    parser.add_argument(
+        "--models", required=True, help=f"comma-separated model names: {', '.join(MODEL_NAMES)}"
+    )
     parser.add_argument(
         "--weights",
         action="append",
@@ -36,9 +35,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="NAME=FILE",
         help="weights file for a model, e.g. vgg16=vgg16-397923af.pth (repeatable)",
     )
-    parser.add_argument("--method", default="feedback", choices=list(METHODS))
-    parser.add_argument("--out", default="out", help="output folder (default: out)")
+    add_methods_argument(parser, default=("feedback",))
+    parser.add_argument("--out", default="out", help="output folder")
+    add_device_argument(parser)
+    add_quiet_argument(parser)
     add_feedback_arguments(parser)
+
+
+def model_names(text: str) -> list[str]:
+    try:
+        names = [zoo_name(n) for n in text.split(",") if n.strip()]
+    except argparse.ArgumentTypeError as error:
+        raise ThinkTwiceError(f"--models: {error}") from None
+    if not names:
+        raise ThinkTwiceError("--models: give at least one model name")
+    return list(dict.fromkeys(names))
 
 
 def weights_by_model(entries: list[str]) -> dict[str, str]:
@@ -52,24 +63,45 @@ def weights_by_model(entries: list[str]) -> dict[str, str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    names = [n.strip() for n in args.models.split(",") if n.strip()]
-    if not names:
-        raise ThinkTwiceError("--models: give at least one model name")
+    from thinktwice.cli.photos import read_photos
+    from thinktwice.models.zoo import load_model
+
+    methods = selected_methods(args)
+    names = model_names(args.models)
     weights = weights_by_model(args.weights)
-    models = [(name, load_model(name, weights=weights.get(name))) for name in names]
+    models = [
+        (name, load_model(name, weights=weights.get(name), device=args.device)) for name in names
+    ]
     out = output_folder(args.out)
     photos, failures = read_photos([args.image])
     if not photos:
         return 2
-    photo = photos[0]
+    for method in methods:
+        say(args, compare(models, photos[0], method, args, out))
+    return 2 if failures else 0
+
+
+def compare(models, photo, method: str, args: argparse.Namespace, out):
+    """One figure: a column per model for each target class, for ``method``."""
+    from thinktwice.cli.common import method_options, target_specs
+    from thinktwice.cli.photos import for_display, pair_title, probabilities
+    from thinktwice.explain import explain
+    from thinktwice.visualization import (
+        method_label,
+        model_comparison_figure,
+        model_label,
+        save_figure,
+    )
+
     columns = []
     for name, model in models:
         result = explain(
             model,
             photo.image,
             target_specs(model, args.target),
-            method=args.method,
-            **method_options(args.method, args),
+            method=method,
+            progress=False if args.quiet else None,
+            **method_options(method, args),
         )
         probs = probabilities(model, result.inputs)[0]
         cells = [
@@ -79,12 +111,10 @@ def run(args: argparse.Namespace) -> int:
             )
             for pair, t in enumerate(result.targets)
         ]
-        columns.append((name, cells))
+        columns.append((model_label(name), cells))
     counts = {len(cells) for _, cells in columns}
     if len(counts) != 1:
         raise ThinkTwiceError("the models disagree on the number of classes; name the targets")
-    figure = model_comparison_figure(
-        photo.pixels, columns, title=f"{photo.path.name}: {args.method}"
-    )
-    print(save_figure(figure, out / f"{photo.stem}__models__{args.method}.png"))
-    return 2 if failures else 0
+    title = f"{method_label(method)} saliency, model by model"
+    figure = model_comparison_figure(photo.pixels, columns, title=title)
+    return save_figure(figure, out / f"{photo.stem}__models__{method}.png")

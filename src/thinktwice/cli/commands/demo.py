@@ -12,10 +12,7 @@ import argparse
 import shutil
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
-
-from thinktwice.cli.common import output_folder
+from thinktwice.cli.common import add_device_argument, add_quiet_argument, output_folder, say
 from thinktwice.errors import ThinkTwiceError
 
 NAME = "demo"
@@ -24,12 +21,17 @@ PHOTOS = ("chelsea", "coffee")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", default="out", help="output folder (default: out)")
+    parser.add_argument("--out", default="out", help="output folder")
     parser.add_argument("--docs-img", help="also copy the README figures into this folder")
+    add_device_argument(parser)
+    add_quiet_argument(parser)
 
 
 def demo_photos(folder: Path) -> list[Path]:
     """scikit-image's sample photos written as PNG files (the optional ``demo`` extra)."""
+    import numpy as np
+    from PIL import Image
+
     try:
         import skimage.data
     except ImportError as error:
@@ -55,20 +57,25 @@ def run(args: argparse.Namespace) -> int:
         ["localize", *names, "--json", "--out", str(out)],
         ["feedback-trace", names[0], "--out", str(out)],
     ]
+    shared = (["--device", args.device] if args.device else []) + (
+        ["--quiet"] if args.quiet else []
+    )
     for step in steps:
-        print(f"$ thinktwice {' '.join(step)}", flush=True)
-        status = main(step)
+        say(args, f"$ thinktwice {' '.join(step + shared)}")
+        status = main(step + shared)
         if status:
             return status
     if args.docs_img:
-        copy_docs_figures(out, output_folder(args.docs_img))
+        for path in copy_docs_figures(out, output_folder(args.docs_img)):
+            say(args, path)
     return 0
 
 
-def copy_docs_figures(out: Path, docs: Path) -> None:
+def copy_docs_figures(out: Path, docs: Path) -> list[Path]:
     """The figures the README shows: both grids, chelsea's box and its trace."""
     wanted = ["*__grid.png", "chelsea__*__feedback__box.png", "chelsea__*__trace.png"]
+    copied = []
     for pattern in wanted:
         for figure in sorted(out.glob(pattern)):
-            shutil.copyfile(figure, docs / f"demo-{figure.name}")
-            print(docs / f"demo-{figure.name}")
+            copied.append(Path(shutil.copyfile(figure, docs / f"demo-{figure.name}")))
+    return copied

@@ -9,15 +9,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from thinktwice.attribution import METHODS
-from thinktwice.cli.common import add_feedback_arguments, feedback_options
+from thinktwice.cli.common import add_device_argument, add_feedback_arguments, feedback_options
 from thinktwice.errors import ThinkTwiceError
-from thinktwice.evaluation.datasets import open_dataset
-from thinktwice.evaluation.distributed import torchrun_shard
-from thinktwice.evaluation.report import markdown_summary
-from thinktwice.evaluation.runner import EvalSettings, evaluate
-from thinktwice.localization import BOX_METHODS
-from thinktwice.models.zoo import DEFAULT_MODEL, load_model
+from thinktwice.options import BOX_METHODS, DEFAULT_MODEL
+from thinktwice.options import METHOD_NAMES as METHODS
 
 NAME = "eval"
 HELP = "localization / classification error and pointing game of methods on a dataset"
@@ -37,22 +32,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", help="dev or test, where the data defines splits")
     parser.add_argument("--limit", type=int, help="only the first N images")
     parser.add_argument("--model", default=DEFAULT_MODEL, help="model zoo name")
-    parser.add_argument("--weights", help="weights file (needed for vgg16, alexnet, googlenet)")
+    parser.add_argument("--weights", help="weights file (needed for vgg16, alexnet, googlenet; squeezenet1_0 takes compressed_SqueezeNet.net or a .pth)")
     parser.add_argument("--batch-size", type=int, default=16, help="images per batch")
     parser.add_argument("--box", choices=BOX_METHODS, default="grabcut", help="box rule")
     parser.add_argument("--threads", type=int, help="torch threads per process")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_device_argument(parser)
     add_feedback_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
+    from thinktwice.evaluation.datasets import open_dataset
+    from thinktwice.evaluation.distributed import torchrun_shard
+    from thinktwice.evaluation.report import markdown_summary
+    from thinktwice.evaluation.runner import EvalSettings, evaluate
+    from thinktwice.models.zoo import load_model
+
     methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
     if args.limit is not None and args.limit < 1:
         raise ThinkTwiceError(f"--limit must be at least 1, got {args.limit}")
     if args.batch_size < 1:
         raise ThinkTwiceError(f"--batch-size must be at least 1, got {args.batch_size}")
     dataset = open_dataset(args.dataset, split=args.split)
-    model = load_model(args.model, weights=args.weights)
+    model = load_model(args.model, weights=args.weights, device=args.device)
     options = feedback_options(args)
     settings = EvalSettings(
         methods=methods,

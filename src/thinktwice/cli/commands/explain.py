@@ -4,30 +4,31 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-
-from thinktwice.attribution import METHODS
 from thinktwice.cli.common import (
-    Photo,
+    add_device_argument,
     add_feedback_arguments,
+    add_methods_argument,
     add_model_arguments,
+    add_quiet_argument,
     add_target_argument,
-    check_methods,
-    for_display,
-    method_options,
     model_from_args,
     output_folder,
-    pair_stem,
-    pair_title,
-    probabilities,
-    read_photos,
+    positive_int,
+    say,
+    selected_methods,
     target_specs,
 )
-from thinktwice.explain import Explanation, explain
-from thinktwice.models.classifier import Classifier
-from thinktwice.visualization import grid_figure, overlay, save_figure, save_png
-from thinktwice.visualization.files import atomic_write
+from thinktwice.options import METHOD_NAMES
+
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
+
+    from thinktwice.cli.photos import Photo
+    from thinktwice.explain import Explanation
+    from thinktwice.models.classifier import Classifier
 
 NAME = "explain"
 HELP = "saliency maps of images for classes, method by method (overlays, .npy, grid figure)"
@@ -36,27 +37,28 @@ HELP = "saliency maps of images for classes, method by method (overlays, .npy, g
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("images", nargs="+", help="image files")
     add_target_argument(parser)
+    add_methods_argument(parser, default=METHOD_NAMES)
+    parser.add_argument("--out", default="out", help="output folder")
     parser.add_argument(
-        "--method",
-        nargs="+",
-        default=list(METHODS),
-        help=f"methods (default: all of {list(METHODS)})",
+        "--batch-size", type=positive_int, default=16, help="(image, class) pairs per batch"
     )
-    parser.add_argument("--out", default="out", help="output folder (default: out)")
-    parser.add_argument("--batch-size", type=int, default=16, help="(image, class) pairs per batch")
     add_model_arguments(parser)
+    add_device_argument(parser)
+    add_quiet_argument(parser)
     add_feedback_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    methods = check_methods(args.method)
+    from thinktwice.cli.photos import read_photos
+
+    methods = selected_methods(args)
     model = model_from_args(args)
     specs = target_specs(model, args.target)
     out = output_folder(args.out)
     photos, failures = read_photos(args.images)
     if photos:
         for path in explain_photos(model, photos, specs, methods, out, args):
-            print(path)
+            say(args, path)
     return 2 if failures else 0
 
 
@@ -70,6 +72,10 @@ def explain_photos(
 ) -> list[Path]:
     """One explain() call per method over every (photo, class) pair; files per pair and a grid
     per photo."""
+    from thinktwice.cli.common import method_options
+    from thinktwice.cli.photos import probabilities
+    from thinktwice.explain import explain
+
     results = {
         method: explain(
             model,
@@ -77,6 +83,7 @@ def explain_photos(
             [specs] * len(photos),
             method=method,
             batch_size=args.batch_size,
+            progress=False if args.quiet else None,
             **method_options(method, args),
         )
         for method in methods
@@ -94,22 +101,30 @@ def explain_photos(
 def write_maps(
     model: Classifier, photos: list[Photo], result: Explanation, method: str, out: Path
 ) -> list[Path]:
-    """Overlay PNG and raw map (.npy, model input resolution) for each pair."""
+    """Overlay figure (PNG, with its colour bar) and raw map (.npy, model input resolution)
+    for each pair."""
+    from thinktwice.cli.photos import for_display, pair_stem
+    from thinktwice.visualization import method_label, overlay_figure, save_figure
+
     written = []
     for pair, (image_index, target) in enumerate(
         zip(result.image_index, result.targets, strict=True)
     ):
-        photo = photos[int(image_index)]
+        photo, target = photos[int(image_index)], int(target)
         saliency = result.saliency[pair].detach().float().numpy()
-        stem = out / f"{pair_stem(photo, int(target), model)}__{method}"
-        written.append(
-            save_png(overlay(photo.pixels, for_display(saliency)), stem.with_suffix(".png"))
-        )
+        stem = out / f"{pair_stem(photo, target, model)}__{method}"
+        title = f"{model.classes.name(target)} ({target}): {method_label(method)}"
+        figure = overlay_figure(photo.pixels, for_display(saliency), title=title)
+        written.append(save_figure(figure, stem.with_suffix(".png")))
         written.append(save_npy(saliency, stem.with_suffix(".npy")))
     return written
 
 
 def save_npy(array: np.ndarray, path: Path) -> Path:
+    import numpy as np
+
+    from thinktwice.visualization.files import atomic_write
+
     return atomic_write(path, lambda handle: np.save(handle, array.astype(np.float32)))
 
 
@@ -118,19 +133,23 @@ def write_grid(
     photo: Photo,
     image_index: int,
     results: dict[str, Explanation],
-    probs,
+    probs: torch.Tensor,
     out: Path,
 ) -> Path:
     """Rows = classes, columns = methods (the layout of the paper's Figure 4)."""
+    from thinktwice.cli.photos import for_display, pair_title
+    from thinktwice.visualization import grid_figure, method_label, model_label, save_figure
+
     rows = []
     first = next(iter(results.values()))
     pairs = [p for p, i in enumerate(first.image_index.tolist()) if i == image_index]
     for pair in pairs:
         target = int(first.targets[pair])
         cells = [
-            (method, for_display(result.saliency[pair].numpy()))
+            (method_label(method), for_display(result.saliency[pair].numpy()))
             for method, result in results.items()
         ]
         rows.append((pair_title(model, target, float(probs[image_index, target])), cells))
-    figure = grid_figure(photo.pixels, rows, title=photo.path.name)
+    title = f"{model_label(model.name)}: class saliency by method"
+    figure = grid_figure(photo.pixels, rows, title=title)
     return save_figure(figure, out / f"{photo.stem}__grid.png")

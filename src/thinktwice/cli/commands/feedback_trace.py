@@ -5,22 +5,18 @@ from __future__ import annotations
 import argparse
 import json
 
-import numpy as np
-
 from thinktwice.cli.common import (
+    add_device_argument,
     add_feedback_arguments,
     add_model_arguments,
+    add_quiet_argument,
     add_target_argument,
     feedback_options,
     model_from_args,
     output_folder,
-    pair_stem,
-    read_photos,
+    say,
     target_specs,
 )
-from thinktwice.explain import explain
-from thinktwice.visualization import feedback_trace_figure, save_figure
-from thinktwice.visualization.files import atomic_write
 
 NAME = "feedback-trace"
 HELP = "plot the target score and the fraction of open gates per layer at each feedback pass"
@@ -29,12 +25,21 @@ HELP = "plot the target score and the fraction of open gates per layer at each f
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("image", help="an image file")
     add_target_argument(parser, repeat=False)
-    parser.add_argument("--out", default="out", help="output folder (default: out)")
+    parser.add_argument("--out", default="out", help="output folder")
     add_model_arguments(parser)
+    add_device_argument(parser)
+    add_quiet_argument(parser)
     add_feedback_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from thinktwice.cli.photos import pair_stem, read_photos
+    from thinktwice.explain import explain
+    from thinktwice.visualization import feedback_trace_figure, model_label, save_figure
+    from thinktwice.visualization.files import atomic_write
+
     model = model_from_args(args)
     specs = target_specs(model, args.target)
     out = output_folder(args.out)
@@ -48,9 +53,10 @@ def run(args: argparse.Namespace) -> int:
     fractions = result.details["open_fraction"][..., 0].T.numpy()  # [sites, passes]
     sites = list(result.details["sites"])
     name = model.classes.name(target)
-    figure = feedback_trace_figure(scores, fractions, sites, title=f"{photo.path.name}: {name}")
+    title = f"Feedback on {model_label(model.name)} for “{name}” ({result.details['solver']})"
+    figure = feedback_trace_figure(scores, fractions, sites, title=title)
     stem = out / f"{pair_stem(photo, target, model)}__trace"
-    print(save_figure(figure, stem.with_suffix(".png")))
+    say(args, save_figure(figure, stem.with_suffix(".png")))
     trace = {
         "image": str(photo.path),
         "target": target,
@@ -62,5 +68,5 @@ def run(args: argparse.Namespace) -> int:
         },
     }
     text = json.dumps(trace, indent=1) + "\n"
-    print(atomic_write(stem.with_suffix(".json"), lambda h: h.write(text.encode())))
+    say(args, atomic_write(stem.with_suffix(".json"), lambda h: h.write(text.encode())))
     return 0

@@ -5,26 +5,27 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from thinktwice.attribution import METHODS
 from thinktwice.cli.common import (
-    Photo,
+    add_device_argument,
     add_feedback_arguments,
+    add_methods_argument,
     add_model_arguments,
+    add_quiet_argument,
     add_target_argument,
-    check_methods,
-    method_options,
     model_from_args,
     output_folder,
-    pair_stem,
-    read_photos,
+    say,
+    selected_methods,
     target_specs,
 )
-from thinktwice.explain import explain
-from thinktwice.localization import BOX_METHODS, Localization, localize
-from thinktwice.models.classifier import Classifier
-from thinktwice.visualization import draw_boxes, save_png
+from thinktwice.options import BOX_METHODS
+
+if TYPE_CHECKING:
+    from thinktwice.cli.photos import Photo
+    from thinktwice.localization import Localization
+    from thinktwice.models.classifier import Classifier
 
 NAME = "localize"
 HELP = "object boxes from saliency (GrabCut on the map), drawn on the photo or as JSON"
@@ -33,22 +34,36 @@ HELP = "object boxes from saliency (GrabCut on the map), drawn on the photo or a
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("images", nargs="+", help="image files")
     add_target_argument(parser)
-    parser.add_argument("--method", default="feedback", choices=list(METHODS), help="saliency")
+    add_methods_argument(parser, default=("feedback",))
     parser.add_argument("--box", default="grabcut", choices=BOX_METHODS, help="box rule")
-    parser.add_argument("--json", action="store_true", help="one JSON object per line on stdout")
-    parser.add_argument("--out", default="out", help="folder for the box pictures (default: out)")
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="one JSON object per line on stdout (its only output); no pictures unless --out",
+    )
+    parser.add_argument(
+        "--out", help="folder for the box pictures (default: out; none with --json)"
+    )
     add_model_arguments(parser)
+    add_device_argument(parser)
+    add_quiet_argument(parser)
     add_feedback_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    check_methods([args.method])
+    from thinktwice.cli.photos import read_photos
+
+    methods = selected_methods(args)
     model = model_from_args(args)
     specs = target_specs(model, args.target)
-    out = output_folder(args.out)
+    pictures = args.out if args.out is not None else (None if args.json else "out")
+    out = output_folder(pictures) if pictures is not None else None
     photos, failures = read_photos(args.images)
-    for line, picture in localize_photos(model, photos, specs, args, out):
-        print(json.dumps(line) if args.json else picture)
+    for record, picture in localize_photos(model, photos, specs, methods, args, out):
+        if args.json:  # stdout holds the JSON lines only
+            print(json.dumps(record), flush=True)
+        elif picture is not None:
+            say(args, picture)
     return 2 if failures else 0
 
 
@@ -56,28 +71,37 @@ def localize_photos(
     model: Classifier,
     photos: list[Photo],
     specs: list[int | str],
+    methods: list[str],
     args: argparse.Namespace,
-    out: Path,
-) -> list[tuple[dict[str, Any], Path]]:
-    """(JSON record, picture path) per (photo, class) pair."""
-    if not photos:
-        return []
-    result = explain(
-        model,
-        [photo.image for photo in photos],
-        [specs] * len(photos),
-        method=args.method,
-        **method_options(args.method, args),
-    )
+    out: Path | None,
+) -> list[tuple[dict[str, Any], Path | None]]:
+    """(JSON record, picture path or None) per (method, photo, class)."""
+    from thinktwice.cli.common import method_options
+    from thinktwice.cli.photos import pair_stem
+    from thinktwice.explain import explain
+    from thinktwice.localization import localize
+
     found = []
-    for pair, (image_index, target) in enumerate(
-        zip(result.image_index, result.targets, strict=True)
-    ):
-        photo, target = photos[int(image_index)], int(target)
-        box = localize(photo.pixels, result.saliency[pair].numpy(), method=args.box)
-        record = box_record(photo, target, model.classes.name(target), args.method, box)
-        picture = out / f"{pair_stem(photo, target, model)}__{args.method}__box.png"
-        found.append((record, draw(photo, record, box, picture)))
+    for method in methods if photos else []:
+        result = explain(
+            model,
+            [photo.image for photo in photos],
+            [specs] * len(photos),
+            method=method,
+            progress=False if args.quiet else None,
+            **method_options(method, args),
+        )
+        for pair, (image_index, target) in enumerate(
+            zip(result.image_index, result.targets, strict=True)
+        ):
+            photo, target = photos[int(image_index)], int(target)
+            box = localize(photo.pixels, result.saliency[pair].numpy(), method=args.box)
+            record = box_record(photo, target, model.classes.name(target), method, box)
+            picture = None
+            if out is not None:
+                path = out / f"{pair_stem(photo, target, model)}__{method}__box.png"
+                picture = draw(photo, record, box, path)
+            found.append((record, picture))
     return found
 
 
@@ -96,6 +120,8 @@ def box_record(
 
 
 def draw(photo: Photo, record: dict[str, Any], found: Localization, path: Path) -> Path:
+    from thinktwice.visualization import draw_boxes, method_label, save_png
+
     boxes = [found.box] if found.box is not None else []
-    labels = [record["class_name"]] if boxes else None
+    labels = [f"{record['class_name']} ({method_label(record['method'])})"] if boxes else None
     return save_png(draw_boxes(photo.pixels, boxes, labels), path)

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-import torch
-
-from thinktwice.cli.common import add_model_arguments, model_from_args, probabilities, read_photos
+from thinktwice.cli.common import add_device_argument, add_model_arguments, positive_int
+from thinktwice.options import TOP_K
 
 NAME = "predict"
 HELP = "top-5 classes of images, with names and probabilities"
@@ -14,14 +13,20 @@ HELP = "top-5 classes of images, with names and probabilities"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("images", nargs="+", help="image files")
-    parser.add_argument("-k", type=int, default=5, help="how many classes (default 5)")
+    parser.add_argument("-k", type=positive_int, default=TOP_K, help="how many classes")
     add_model_arguments(parser)
+    add_device_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from thinktwice.cli.common import model_from_args
+    from thinktwice.cli.photos import probabilities, read_photos
+
     model = model_from_args(args)
     photos, failures = read_photos(args.images)
-    k = max(1, min(args.k, len(model.classes)))
+    k = min(args.k, len(model.classes))
     for photo in photos:
         probs = probabilities(model, model.preprocess(photo.image)[None])[0]
         top = torch.topk(probs, k)

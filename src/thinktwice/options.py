@@ -1,0 +1,76 @@
+"""What a user picks by name, and the defaults, in one module that imports nothing heavy.
+
+The command line builds its parser from here (choices, and the defaults every
+``--help`` shows) without importing torch, so ``thinktwice --help`` is instant.
+The registries that do the work use these names: ``thinktwice.attribution.METHODS``,
+``thinktwice.models.MODELS`` and ``thinktwice.gating.solvers.SOLVERS``; the tests
+check that each registry and its list here agree.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# --- saliency methods -------------------------------------------------------------------------
+
+#: Method key (what ``explain(method=...)`` and ``--methods`` take) -> the name a figure shows.
+METHOD_LABELS: dict[str, str] = {
+    "gradient": "Gradient",
+    "deconvnet": "Deconvnet",
+    "guided_backprop": "Guided backprop",
+    "gradcam": "Grad-CAM",
+    "feedback": "Feedback (ours)",
+}
+METHOD_NAMES: tuple[str, ...] = tuple(METHOD_LABELS)
+
+
+def method_label(method: str) -> str:
+    """The display name of a method key (an unknown key is shown as it is)."""
+    return METHOD_LABELS.get(method, method)
+
+
+# --- targets ----------------------------------------------------------------------------------
+
+#: The k of "top-k": how many ranked classes a top-5 target or a top-5 error looks at.
+TOP_K = 5
+#: Target specs that name a model's own ranked predictions, and how many classes each means.
+TOP_SPECS: dict[str, int] = {"top1": 1, "top5": TOP_K}
+
+# --- models -----------------------------------------------------------------------------------
+
+DEFAULT_MODEL = "efficientnet_lite0"
+#: Model zoo name (what ``load_model`` and ``--model`` take) -> the name a figure shows.
+MODEL_LABELS: dict[str, str] = {
+    "alexnet": "AlexNet",
+    "efficientnet_lite0": "EfficientNet-Lite0",
+    "efficientnet_lite1": "EfficientNet-Lite1",
+    "efficientnet_lite2": "EfficientNet-Lite2",
+    "googlenet": "GoogLeNet",
+    "squeezenet1_0": "SqueezeNet 1.0",
+    "vgg16": "VGG16",
+}
+MODEL_NAMES: tuple[str, ...] = tuple(MODEL_LABELS)
+
+
+def model_label(name: str) -> str:
+    """The display name of a zoo model (another name is shown as it is)."""
+    return MODEL_LABELS.get(name, name)
+
+
+# --- boxes ------------------------------------------------------------------------------------
+
+#: Box rules of ``thinktwice.localize``: the paper's GrabCut, or a threshold on the map.
+BOX_METHODS: tuple[str, ...] = ("grabcut", "threshold")
+
+# --- feedback ---------------------------------------------------------------------------------
+
+SOLVER_NAMES: tuple[str, ...] = ("fsp", "fr", "relaxed")
+SITE_KINDS: tuple[str, ...] = ("activation", "pool", "layer")
+
+# The default was chosen on the Tiny ImageNet dev split (docs/feedback.md has the sweep):
+# gentle relaxed ascent on the gates of the top sites only. Hard all-layer pruning
+# (``solver="fsp", layers="all"``, the paper's literal recipe) raises the score through
+# bias routing and scatters the map on BatchNorm nets; it stays one option away.
+DEFAULT_SOLVER = "relaxed"
+DEFAULT_LAYERS: int | str = 4
+DEFAULT_SOLVER_OPTIONS: dict[str, Any] = {"max_iter": 2, "step": 0.2, "sparsity": 0.1}
