@@ -30,7 +30,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from thinktwice.attribution import METHODS
-from thinktwice.errors import OptionError, ThinkTwiceError
+from thinktwice.errors import DatasetError, OptionError, ThinkTwiceError
 from thinktwice.evaluation.datasets.base import Dataset, Sample
 from thinktwice.evaluation.distributed import Shard
 from thinktwice.evaluation.faithfulness import DEFAULT_STEPS, faithfulness
@@ -84,6 +84,7 @@ class EvalSettings:
     ``batch_size`` must match on resume (see
     :func:`~thinktwice.evaluation.results.check_run_settings`).
 
+    ``class_map``: dataset class name -> ImageNet indices (VOC data; recorded).
     ``metrics``: any of ``loc`` (boxes: localization errors), ``pointing``,
     ``deletion``, ``insertion`` (classification errors are always measured);
     ``metric_steps``: steps of the deletion/insertion curves; ``max_side``:
@@ -104,6 +105,7 @@ class EvalSettings:
     metrics: tuple[str, ...] = DEFAULT_METRICS
     metric_steps: int = DEFAULT_STEPS
     rescale_boxes: bool = False
+    class_map: Mapping[str, Sequence[int]] | None = None
 
     def recorded(self) -> dict[str, Any]:
         """The settings a resumed run must share.
@@ -128,6 +130,11 @@ class EvalSettings:
             "box": self.box,
             "max_side": self.max_side if self.box == "grabcut" and LOC in self.metrics else None,
             "rescale_boxes": self.rescale_boxes,
+            "class_map": (
+                {k: sorted(v) for k, v in sorted(self.class_map.items())}
+                if self.class_map
+                else None
+            ),
             "metrics": sorted(self.metrics),
             "metric_steps": self.metric_steps if faithful else None,
             "method_options": {name: options for name, options in resolved.items() if options},
@@ -334,6 +341,11 @@ def _load(dataset: Dataset, index: int, report: Callable[[str], None] | None) ->
     image_id = dataset.image_ids[index]
     try:
         sample, image = dataset.with_photo(index)
+        if not sample.classes:
+            raise DatasetError(
+                f"{sample.annotation or image_id}: no object has an ImageNet class to score "
+                "(dataset class names count only through a class map, --class-map)"
+            )
     except ThinkTwiceError as error:
         message = f"skipping {image_id}: {error}"
         if report is None:
