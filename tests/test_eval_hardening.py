@@ -279,3 +279,16 @@ def test_atomic_write_never_opens_an_existing_name(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="cannot write"):
         atomic_write(tmp_path / "out.json", lambda handle: handle.write(b"new"))
     assert victim.read_text() == "precious" and not (tmp_path / "out.json").exists()
+
+
+def test_eval_help_lists_every_layout_with_its_box_convention():
+    done = subprocess.run(EVAL + ["--help"], capture_output=True, text=True)
+    assert done.returncode == 0
+    text = done.stdout
+    for layout in ("imagenet-val-1000", "tiny-imagenet", "FILE.json", "Annotations/*.xml",
+                   "JPEGImages", "val_annotations.txt", "<split>.txt"):  # fmt: skip
+        assert layout in text, layout
+    assert "far edges\n" in text or "EXCLUSIVE" in text
+    assert text.count("INCLUSIVE") == 3  # ILSVRC, VOC, Tiny ImageNet
+    for option in ("--rescale-boxes", "--max-side", "--metrics", "--metric-steps"):
+        assert option in text

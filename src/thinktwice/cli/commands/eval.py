@@ -45,7 +45,7 @@ datasets and formats (README, "Datasets and formats", has the details)
   FILE.json           box manifest. Boxes [x0, y0, x1, y1] in pixels of the photo, far edges
                       EXCLUSIVE (x1 = x0 + width). Classes: ImageNet-1k indices or synset ids.
       {"images": [{"file": "cat_dog.jpg", "width": 500, "height": 313,
-                   "objects": [{"name": "kitten", "classes": [281, "n02123045"],
+                   "objects": [{"name": "kitten", "classes": [281, "n02123159"],
                                 "box": [80, 70, 245, 305], "difficult": false}]}]}
 
   DIR with Annotations/*.xml and images/*.JPEG (or Annotations/CLS-LOC/val + Data/CLS-LOC/val)
