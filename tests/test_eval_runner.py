@@ -386,3 +386,18 @@ def test_progress_moves_image_by_image(lite0, tmp_path, monkeypatch):
                             dataset="m", batch_size=4)  # fmt: skip
     evaluate(lite0, ManifestDataset(tmp_path / "boxes.json"), tmp_path / "out", settings)
     assert updates == [0.5] * 8 and sum(updates) == 4
+
+
+def test_a_run_folder_of_an_older_version_is_refused_with_a_clear_message(tmp_path):
+    """run.json written before results format 2 (no "format" key): resuming would mix pointing
+    trials scored two ways, so it is refused, saying why."""
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "run.json").write_text(json.dumps({"dataset": "imagenet-val-1000", "box": "grabcut"}))
+    settings = EvalSettings(methods=("gradient",), model="efficientnet_lite0",
+                            dataset="imagenet-val-1000", max_side=256)  # fmt: skip
+    with pytest.raises(ThinkTwiceError, match="another version of thinktwice.*another --out"):
+        check_run_settings(old, settings.recorded())
+    check_run_settings(tmp_path, settings.recorded())
+    with pytest.raises(ThinkTwiceError, match=r"max_side: 256 there, null now"):
+        check_run_settings(tmp_path, {**settings.recorded(), "max_side": None})
