@@ -54,7 +54,7 @@ DEFAULT_STEPS = 32
 BLUR_SIZE = 11
 BLUR_SIGMA = 5.0
 TIE_SEED = 0
-CHUNK = 64
+CHUNK = 16  # images per forward: larger chunks ran slower per image on CPU (docs/benchmarks.md)
 
 
 def rise_kernel(size: int = BLUR_SIZE, sigma: float = BLUR_SIGMA) -> np.ndarray:

@@ -61,7 +61,7 @@ DEFAULT_METRICS = (LOC, POINTING)
 FAITHFULNESS_METRICS = (DELETION, INSERTION)
 # GrabCut runs on a copy no larger than this on its long side (the box is scaled back); chosen
 # so that boxes keep their IoU >= 0.5 verdict on full-size photos (docs/benchmarks.md).
-DEFAULT_MAX_SIDE: int | None = 256
+DEFAULT_MAX_SIDE: int | None = 512
 MIN_MAX_SIDE = 16
 
 __all__ = [
