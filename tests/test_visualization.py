@@ -13,6 +13,7 @@ import pytest
 from matplotlib.text import Text
 from PIL import Image
 
+from thinktwice.io import files as files_module  # atomic_write lives in io/files.py
 from thinktwice.visualization import (
     atomic_write,
     bar_chart,
@@ -25,7 +26,6 @@ from thinktwice.visualization import (
     save_figure,
     save_png,
 )
-from thinktwice.visualization import files as files_module
 
 
 @pytest.fixture
