@@ -15,7 +15,15 @@ after the first image is done, from the records' finish times).
 
     .venv/bin/python benchmarks/bench_eval.py [--images 48] [--methods ...]
 
-Targets: GrabCut <= 25% of the time; 2 workers >= 1.7x one worker.
+With ``--photo-size 512`` the photos are full-size instead: imagenet-val-1000
+dev photos upscaled (bicubic) to 512x512, their boxes scaled with them, written
+as a box manifest in a temporary folder; one worker with all cores, GrabCut at
+``eval``'s default ``--max-side`` (or ``--max-side N|none``), and only where
+the time goes is printed.
+
+    .venv/bin/python benchmarks/bench_eval.py --photo-size 512 --images 48
+
+Targets: GrabCut <= 25% of the time (also on 512-px photos); 2 workers >= 1.7x one worker.
 """
 
 from __future__ import annotations
@@ -33,11 +41,19 @@ import numpy as np
 METHODS = "gradient,deconvnet,guided_backprop,gradcam,feedback"
 
 
-def run_eval(out: Path, images: int, methods: str, workers: int, threads: int) -> float:
+def run_eval(
+    out: Path,
+    images: int,
+    methods: str,
+    workers: int,
+    threads: int,
+    dataset: tuple[str, ...] = ("tiny-imagenet", "--split", "dev"),
+    extra: tuple[str, ...] = (),
+) -> float:
     """Wall seconds of one evaluation run."""
     launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
     command = launcher + [f"--nproc_per_node={workers}", "-m", "thinktwice.cli.main", "eval"]
-    command += ["tiny-imagenet", "--split", "dev", "--limit", str(images), "--methods", methods]
+    command += [*dataset, "--limit", str(images), "--methods", methods, *extra]
     command += ["--threads", str(threads), "--quiet", "--out", str(out)]
     started = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True)
@@ -69,11 +85,69 @@ def time_split(out: Path) -> dict[str, dict[str, float]]:
     return {m: {p: float(np.mean(v)) for p, v in parts.items()} for m, parts in split.items()}
 
 
+def upscaled_manifest(folder: Path, size: int, count: int) -> Path:
+    """imagenet-val-1000 dev photos resized to ``size`` x ``size`` with their boxes, as a
+    box manifest (far edges exclusive) in ``folder``."""
+    from PIL import Image
+
+    from thinktwice.evaluation.datasets import open_dataset
+    from thinktwice.io import load_image
+
+    dataset = open_dataset("imagenet-val-1000", split="dev")
+    entries = []
+    for index in range(min(count, len(dataset))):
+        sample = dataset[index]
+        name = f"{sample.image_id}.png"
+        photo = load_image(sample.path).resize((size, size), Image.Resampling.BICUBIC)
+        photo.save(folder / name)
+        sx, sy = size / sample.width, size / sample.height
+        objects = []
+        for obj in sample.objects:
+            box = obj.box.scale(sx, sy).clip(size, size)
+            objects.append({"classes": sorted(obj.classes),
+                            "box": [box.x0, box.y0, box.x1 + 1, box.y1 + 1]})  # fmt: skip
+        entries.append({"file": name, "width": size, "height": size, "objects": objects})
+    path = folder / "boxes.json"
+    path.write_text(json.dumps({"images": entries}))
+    return path
+
+
+def print_time_split(split: dict[str, dict[str, float]]) -> None:
+    print(f"{'method':<16} {'saliency s/img':>15} {'grabcut s/img':>14} {'grabcut share':>14}")
+    for method, parts in split.items():
+        share = parts["localize"] / (parts["saliency"] + parts["localize"])
+        print(f"{method:<16} {parts['saliency']:>15.3f} {parts['localize']:>14.3f} {share:>14.1%}")
+    saliency = sum(p["saliency"] for p in split.values())
+    grabcut = sum(p["localize"] for p in split.values())
+    share = grabcut / (saliency + grabcut)
+    print(f"{'all methods':<16} {saliency:>15.3f} {grabcut:>14.3f} {share:>14.1%}")
+
+
+def full_size(args: argparse.Namespace) -> None:
+    """Where the time goes on ``args.photo_size``-px photos, one worker on all cores."""
+    extra = ("--max-side", args.max_side) if args.max_side else ()
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        manifest = upscaled_manifest(root, args.photo_size, args.images)
+        wall = run_eval(root / "run", args.images, args.methods, 1, 2, (str(manifest),), extra)
+        split = time_split(root / "run")
+        run = json.loads((root / "run" / "run.json").read_text())
+    print(f"{args.images} imagenet-val-1000 dev photos upscaled to {args.photo_size} px, "
+          f"methods {args.methods}, GrabCut max_side {run['max_side']}\n")  # fmt: skip
+    print_time_split(split)
+    print(f"\nwall {wall:.1f} s ({args.images / wall:.2f} images/s), 1 worker x 2 threads")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=48)
     parser.add_argument("--methods", default=METHODS)
+    parser.add_argument("--photo-size", type=int, help="full-size mode: photos of this size")
+    parser.add_argument("--max-side", help="full-size mode: eval's --max-side (default: its own)")
     args = parser.parse_args()
+    if args.photo_size:
+        full_size(args)
+        return
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
         walls = {
@@ -87,14 +161,7 @@ def main() -> None:
             for name, key in zip(walls, ("w1t2", "w1t1", "w2t1"), strict=True)
         }
     print(f"{args.images} Tiny ImageNet dev images, methods {args.methods}\n")
-    print(f"{'method':<16} {'saliency s/img':>15} {'grabcut s/img':>14} {'grabcut share':>14}")
-    for method, parts in split.items():
-        share = parts["localize"] / (parts["saliency"] + parts["localize"])
-        print(f"{method:<16} {parts['saliency']:>15.3f} {parts['localize']:>14.3f} {share:>14.1%}")
-    saliency = sum(p["saliency"] for p in split.values())
-    grabcut = sum(p["localize"] for p in split.values())
-    share = grabcut / (saliency + grabcut)
-    print(f"{'all methods':<16} {saliency:>15.3f} {grabcut:>14.3f} {share:>14.1%}")
+    print_time_split(split)
     print()
     for name, wall in walls.items():
         print(

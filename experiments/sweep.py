@@ -62,8 +62,11 @@ def compute(args: argparse.Namespace) -> None:
         maps = {"abs": result.saliency}
         if result.template is not None:
             maps["pos"] = result.template.clamp_min(0).amax(dim=1)
-        arrays = {f"{kind}/{i}/{c}": m[n].numpy().astype(np.float16)
-                  for kind, m in maps.items() for n, (i, c) in enumerate(pairs)}
+        arrays = {
+            f"{kind}/{i}/{c}": m[n].numpy().astype(np.float16)
+            for kind, m in maps.items()
+            for n, (i, c) in enumerate(pairs)
+        }
         tmp = path.with_suffix(".tmp.npz")
         np.savez_compressed(tmp, **arrays)
         tmp.rename(path)
@@ -84,8 +87,12 @@ def _score_one(job: tuple) -> tuple[str, int, bool, bool | None]:
     smap = _smooth(smap.astype(np.float32), sigma)
     found = localize(photo, smap, **box_options)
     hit = guess_correct((cls, found.box), objects)
-    trial = pointing_trial(to_image_size(smap, width, height), objects, cls,
-                           difficult=ebp_difficult(objects, cls, width, height))
+    trial = pointing_trial(
+        to_image_size(smap, width, height),
+        objects,
+        cls,
+        difficult=ebp_difficult(objects, cls, width, height),
+    )
     return image_id, cls, hit, None if trial is None else trial.hit
 
 
@@ -105,18 +112,22 @@ def score(args: argparse.Namespace) -> None:
                     if args.limit and len(jobs) >= args.limit:
                         break
                     s = samples[image_id]
-                    jobs.append((image_id, int(cls), data[key], s.path, s.objects,
-                                 box_options, args.smooth))
+                    jobs.append(
+                        (image_id, int(cls), data[key], s.path, s.objects, box_options, args.smooth)
+                    )
         with Pool(args.workers) as pool:
             rows = pool.map(_score_one, jobs, chunksize=8)
         hits = [h for _, _, h, _ in rows]
         points = [p for _, _, _, p in rows if p is not None]
         if args.save:
             (ROOT / name / f"score-{args.map}-s{args.smooth}.json").write_text(
-                json.dumps([[i, c, h, p] for i, c, h, p in rows]))
-        print(f"{name:40s} map={args.map} smooth={args.smooth} fg={args.fg} bg={args.bg} "
-              f"n={len(hits)} loc_err_gt={100 * (1 - np.mean(hits)):.1f} "
-              f"pointing={100 * np.mean(points):.1f}")
+                json.dumps([[i, c, h, p] for i, c, h, p in rows])
+            )
+        print(
+            f"{name:40s} map={args.map} smooth={args.smooth} fg={args.fg} bg={args.bg} "
+            f"n={len(hits)} loc_err_gt={100 * (1 - np.mean(hits)):.1f} "
+            f"pointing={100 * np.mean(points):.1f}"
+        )
 
 
 def main() -> None:

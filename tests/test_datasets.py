@@ -403,3 +403,92 @@ def test_imagenet_val_1000_by_name_has_disjoint_dev_and_test() -> None:
     assert not set(dev.image_ids) & set(test.image_ids)
     sample = dev[0]
     assert (sample.width, sample.height) == (227, 227) and sample.objects
+
+
+# --- recorded size vs the decoded photo, unknown classes, documented formats --------------------
+
+
+def test_xml_size_is_checked_against_the_photo(tmp_path: Path) -> None:
+    """An annotation made for a 500x349 photo given with a 227x227 file: one error line, or,
+    with rescale_boxes, the boxes in the photo's pixels (the issue's case)."""
+    from PIL import Image
+
+    text = voc_xml("img", (500, 349), [("n01440764", (100, 50, 399, 298), False)])
+    root = write_ilsvrc(tmp_path / "ilsvrc", {"img": text})
+    Image.new("RGB", (227, 227), (90, 90, 90)).save(root / "images" / "img.JPEG", "JPEG")
+    with pytest.raises(DatasetError) as error:
+        open_dataset(root).with_photo(0)
+    message = str(error.value)
+    assert "\n" not in message and "img.xml" in message
+    assert "500x349" in message and "227x227" in message and "--rescale-boxes" in message
+    sample, image = open_dataset(root, rescale_boxes=True).with_photo(0)
+    assert image.size == (227, 227) and (sample.width, sample.height) == (227, 227)
+    # pixel x covers [x, x + 1): x [100, 400) * 227/500 = [45.4, 181.6) -> 45..181 inclusive,
+    # y [50, 299) * 227/349 = [32.5, 194.5) -> 33..193 (edges rounded)
+    assert sample.objects[0].box == Box(45, 33, 181, 193)
+
+
+def test_matching_size_passes_unchanged(tmp_path: Path) -> None:
+    from PIL import Image
+
+    text = voc_xml("img", (120, 90), [("n01440764", (10, 10, 50, 50), False)])
+    root = write_ilsvrc(tmp_path / "ilsvrc", {"img": text})
+    Image.new("RGB", (120, 90)).save(root / "images" / "img.JPEG", "JPEG")
+    data = open_dataset(root)
+    assert data.with_photo(0)[0] == data[0]
+
+
+def test_unknown_synset_names_file_and_box(tmp_path: Path) -> None:
+    text = voc_xml("img", (100, 80), [("n00000000", (5, 6, 50, 70), False)])
+    root = write_ilsvrc(tmp_path / "ilsvrc", {"img": text})
+    with pytest.raises(DatasetError, match=r"img\.xml: object 1 .*box \[5, 6, 50, 70\]"):
+        open_dataset(root)[0]
+    manifest = tmp_path / "boxes.json"
+    entry = {"file": "x.jpg", "width": 100, "height": 80,
+             "objects": [{"classes": ["n00000000"], "box": [5, 6, 50, 70]}]}  # fmt: skip
+    manifest.write_text(json.dumps({"images": [entry]}))
+    with pytest.raises(DatasetError, match=r"boxes\.json.*'x\.jpg'.*box \[5, 6, 50, 70\]"):
+        ManifestDataset(manifest)
+
+
+def test_manifest_classes_by_index_or_synset_id(tmp_path: Path) -> None:
+    manifest = tmp_path / "boxes.json"
+    entry = {"file": "x.jpg", "width": 100, "height": 80,
+             "objects": [{"classes": [281, "n02124075"], "box": [5, 6, 50, 70]}]}  # fmt: skip
+    manifest.write_text(json.dumps({"images": [entry]}))
+    assert ManifestDataset(manifest)[0].objects[0].classes == frozenset({281, 285})
+
+
+def test_the_formats_documented_in_eval_help_are_read_as_documented(tmp_path: Path) -> None:
+    """The manifest and XML examples of `thinktwice eval --help` parse, with the box
+    conventions it states (manifest far edges exclusive, ILSVRC 0-based and VOC 1-based
+    inclusive corners)."""
+    import re
+
+    from thinktwice.cli.commands.eval import EPILOG
+
+    manifest_text = re.search(r'\{"images".*?\]\}\]\}', EPILOG, re.S).group(0)
+    (tmp_path / "boxes.json").write_text(manifest_text)
+    kitten = ManifestDataset(tmp_path / "boxes.json")[0].objects[0]
+    assert kitten.box == Box(80, 70, 244, 304) and kitten.classes == frozenset({281, 282})
+
+    ilsvrc_xml, voc_xml_text = re.findall(r"<annotation>.*?</annotation>", EPILOG, re.S)
+    root = write_ilsvrc(tmp_path / "ilsvrc", {"ILSVRC2012_val_00000001": ilsvrc_xml})
+    obj = open_dataset(root)[0].objects[0]
+    assert obj.box == Box(111, 108, 310, 238) and obj.classes == frozenset({65})
+
+    voc = tmp_path / "voc"
+    (voc / "Annotations").mkdir(parents=True)
+    (voc / "JPEGImages").mkdir()
+    (voc / "Annotations" / "000001.xml").write_text(voc_xml_text)
+    (voc / "JPEGImages" / "000001.jpg").write_bytes(b"")
+    class_map = json.loads(re.search(r'\{"dog".*?\]\}', EPILOG).group(0))
+    dog = open_dataset(voc, class_map=class_map)[0].objects[0]
+    assert dog.box == Box(47, 239, 194, 370) and dog.classes == frozenset({151, 152, 153})
+
+    line = re.search(r"val_0\.JPEG.*", EPILOG).group(0).split()
+    tiny = tmp_path / "tiny"
+    (tiny / "images").mkdir(parents=True)
+    (tiny / "val_annotations.txt").write_text("\t".join(line) + "\n")
+    sample = open_dataset(tiny)[0]
+    assert sample.objects[0].box == Box(0, 32, 44, 62) and (sample.width, sample.height) == (64, 64)

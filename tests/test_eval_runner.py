@@ -19,13 +19,9 @@ from thinktwice.evaluation.datasets import ManifestDataset, TinyImageNetVal
 from thinktwice.evaluation.datasets.base import GroundTruth, Sample
 from thinktwice.evaluation.metrics import SUMMARY_KEYS
 from thinktwice.evaluation.results import ResultsFile, check_run_settings
-from thinktwice.evaluation.runner import (
-    EvalSettings,
-    ScoredRecords,
-    classes_to_explain,
-    compare_with_reference,
-    evaluate,
-)
+from thinktwice.evaluation.runner import EvalSettings, classes_to_explain, evaluate
+from thinktwice.evaluation.summary import ScoredRecords, compare_with_reference
+from thinktwice.localization.boxes import Box
 
 from .conftest import TINY_IMAGENET, require_shared
 
@@ -142,7 +138,12 @@ def small_run(lite0, tmp_path_factory):
 
 def test_summary_is_consistent(small_run):
     summaries, out = small_run
-    assert json.loads((out / "summary.json").read_text()) == summaries
+    document = json.loads((out / "summary.json").read_text())
+    assert document["methods"] == summaries
+    assert document["dataset"] == "tiny-imagenet" and document["split"] == "dev"
+    localization = document["paired"]["localization"]
+    assert {c["other"] for c in localization} == set(summaries) - {"feedback"}
+    assert all(0.0 <= c["p_value"] <= 1.0 for c in localization)
     for method, summary in summaries.items():
         assert summary["n"] == 12, method
         for key in SUMMARY_KEYS[1:]:
@@ -212,7 +213,7 @@ def test_resume_after_sigkill_loses_nothing(tmp_path):
     assert records[: len(killed)] == killed  # every finished line kept as it was
     ids = [r["image_id"] for r in records]
     assert sorted(ids) == sorted(set(ids)) and len(ids) == 24  # each image scored once
-    assert json.loads((out / "summary.json").read_text())["gradient"]["n"] == 24
+    assert json.loads((out / "summary.json").read_text())["methods"]["gradient"]["n"] == 24
 
 
 def test_torchrun_two_workers_equal_one_process(tmp_path):
@@ -234,7 +235,7 @@ def test_torchrun_two_workers_equal_one_process(tmp_path):
     assert sharded.returncode == 0, sharded.stderr[-2000:]
 
     def summary(name: str) -> dict:
-        data = json.loads((tmp_path / name / "summary.json").read_text())
+        data = json.loads((tmp_path / name / "summary.json").read_text())["methods"]
         return {
             m: {k: v for k, v in s.items() if k != "seconds_per_image"} for m, s in data.items()
         }
@@ -269,3 +270,134 @@ def test_paired_comparison_agrees_with_the_error_rates(small_run):
         difference = summaries[c.other][key] - summaries["feedback"][key]
         assert difference == pytest.approx((c.only_method - c.only_other) / 12)
     assert "feedback against each method" in (out / "summary.md").read_text()
+
+
+# --- faithfulness, metric choice, sizes, progress ------------------------------------------------
+
+
+def _red_manifest(folder: Path, recorded: tuple[int, int] = (96, 80)) -> Path:
+    """Two generated photos (96 x 80) in a manifest whose boxes were drawn for ``recorded``."""
+    Image.new("RGB", (96, 80), (200, 30, 30)).save(folder / "red.png")
+    Image.new("RGB", (96, 80), (30, 200, 30)).save(folder / "green.png")
+    width, height = recorded
+    obj = {"classes": [1], "box": [0, 0, width // 2, height // 2]}
+    entries = [
+        {"file": name, "width": width, "height": height, "objects": [obj]}
+        for name in ("red.png", "green.png")
+    ]
+    (folder / "boxes.json").write_text(json.dumps({"images": entries}))
+    return folder / "boxes.json"
+
+
+def test_faithfulness_metrics_in_records_summary_and_paired_tables(lite0, tmp_path):
+    dataset = ManifestDataset(_red_manifest(tmp_path))
+    settings = EvalSettings(
+        methods=("gradient", "feedback"),
+        model="efficientnet_lite0",
+        dataset="m",
+        metrics=("pointing", "deletion", "insertion"),
+        metric_steps=4,
+    )
+    summaries = evaluate(lite0, dataset, tmp_path / "out", settings, progress=False)
+    for record in _records(tmp_path / "out"):
+        assert 0.0 <= record["deletion_auc"] <= 1.0 and 0.0 <= record["insertion_auc"] <= 1.0
+        assert "boxes" not in record and record["loc_gt"] is None  # no "loc": no GrabCut
+        assert record["cls_top5"] is not None and record["seconds"]["faithfulness"] > 0
+    for summary in summaries.values():
+        assert summary["n"] == 2 and summary["loc_error_gt"] is None
+        assert summary["deletion_auc"] is not None and summary["pointing"] is not None
+    document = json.loads((tmp_path / "out" / "summary.json").read_text())
+    scores = {(c["other"], c["score"]) for c in document["paired"]["faithfulness"]}
+    assert scores == {("gradient", "deletion AUC"), ("gradient", "insertion AUC")}
+    table = (tmp_path / "out" / "summary.md").read_text()
+    assert "Wilcoxon" in table and "deletion AUC" in table and "loc. error" not in table
+    run = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert run["metric_steps"] == 4 and run["max_side"] is None  # no GrabCut: no max_side
+
+
+def test_annotation_for_another_size_is_one_error_line_or_rescaled(lite0, tmp_path):
+    """Boxes drawn for 500 x 400 given with 96 x 80 photos: refused per sample, never scored
+    in the wrong coordinates; with rescale_boxes they are scaled to the photo."""
+    manifest = _red_manifest(tmp_path, recorded=(500, 400))
+    settings = EvalSettings(methods=("gradient",), model="efficientnet_lite0", dataset="m")
+    lines: list[str] = []
+    summary = evaluate(lite0, ManifestDataset(manifest), tmp_path / "refused", settings,
+                       progress=False, report=lines.append)  # fmt: skip
+    assert summary["gradient"]["n"] == 0 and summary["gradient"]["failed"] == 2
+    assert len(lines) == 2 and all("\n" not in line for line in lines)
+    assert "500x400" in lines[0] and "96x80" in lines[0] and "--rescale-boxes" in lines[0]
+
+    rescaled = ManifestDataset(manifest, rescale_boxes=True)
+    sample, image = rescaled.with_photo(0)
+    assert image.size == (96, 80) and (sample.width, sample.height) == (96, 80)
+    assert sample.objects[0].box == Box(0, 0, 47, 39)  # [0, 0, 250, 200) scaled by 96/500
+    settings = EvalSettings(methods=("gradient",), model="efficientnet_lite0", dataset="m",
+                            rescale_boxes=True)  # fmt: skip
+    summary = evaluate(lite0, rescaled, tmp_path / "rescaled", settings, progress=False)
+    assert summary["gradient"]["n"] == 2 and "failed" not in summary["gradient"]
+
+
+def test_max_side_reaches_grabcut_and_run_json(lite0, tmp_path, monkeypatch):
+    import thinktwice.evaluation.runner as runner
+
+    seen = []
+    real = runner.localize
+
+    def spy(photo, smap, method="grabcut", **options):
+        seen.append(options)
+        return real(photo, smap, method=method, **options)
+
+    monkeypatch.setattr(runner, "localize", spy)
+    dataset = ManifestDataset(_red_manifest(tmp_path))
+    settings = EvalSettings(methods=("gradient",), model="efficientnet_lite0", dataset="m",
+                            max_side=48)  # fmt: skip
+    evaluate(lite0, dataset, tmp_path / "out", settings, progress=False)
+    assert seen and all(options == {"max_side": 48} for options in seen)
+    assert json.loads((tmp_path / "out" / "run.json").read_text())["max_side"] == 48
+
+
+def test_progress_moves_image_by_image(lite0, tmp_path, monkeypatch):
+    """With a batch of 4 images and 2 methods the bar moves after every record, by half an
+    image, and reaches the number of images."""
+    import thinktwice.evaluation.runner as runner
+
+    updates: list[float] = []
+
+    class Bar:
+        def __init__(self, *args, **kwargs):
+            self.total = kwargs["total"]
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def update(self, amount):
+            updates.append(amount)
+
+    monkeypatch.setattr(runner, "tqdm", Bar)
+    for colour in range(4):
+        Image.new("RGB", (64, 64), (60 * colour, 90, 30)).save(tmp_path / f"p{colour}.png")
+    obj = {"classes": [1], "box": [0, 0, 32, 32]}
+    entries = [{"file": f"p{c}.png", "width": 64, "height": 64, "objects": [obj]} for c in range(4)]
+    (tmp_path / "boxes.json").write_text(json.dumps({"images": entries}))
+    settings = EvalSettings(methods=("gradient", "gradcam"), model="efficientnet_lite0",
+                            dataset="m", batch_size=4)  # fmt: skip
+    evaluate(lite0, ManifestDataset(tmp_path / "boxes.json"), tmp_path / "out", settings)
+    assert updates == [0.5] * 8 and sum(updates) == 4
+
+
+def test_a_run_folder_of_an_older_version_is_refused_with_a_clear_message(tmp_path):
+    """run.json written before results format 2 (no "format" key): resuming would mix pointing
+    trials scored two ways, so it is refused, saying why."""
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "run.json").write_text(json.dumps({"dataset": "imagenet-val-1000", "box": "grabcut"}))
+    settings = EvalSettings(methods=("gradient",), model="efficientnet_lite0",
+                            dataset="imagenet-val-1000", max_side=256)  # fmt: skip
+    with pytest.raises(ThinkTwiceError, match="another version of thinktwice.*another --out"):
+        check_run_settings(old, settings.recorded())
+    check_run_settings(tmp_path, settings.recorded())
+    with pytest.raises(ThinkTwiceError, match=r"max_side: 256 there, null now"):
+        check_run_settings(tmp_path, {**settings.recorded(), "max_side": None})

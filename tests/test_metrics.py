@@ -1,10 +1,10 @@
-"""Metrics: hand-computed localization, classification and pointing-game cases."""
+"""Metrics: hand-computed localization and classification cases, outcomes and the summary
+(the pointing game is in test_pointing.py, deletion/insertion in test_faithfulness.py)."""
 
 from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 
 from thinktwice.errors import ThinkTwiceError
@@ -13,18 +13,11 @@ from thinktwice.evaluation.metrics import (
     SUMMARY_KEYS,
     ImageOutcome,
     MetricsAccumulator,
-    PointingGame,
     PointingTrial,
     cls_correct,
-    ebp_difficult,
     evaluate_image,
     loc_correct,
     loc_gt_score,
-    max_point,
-    point_hit,
-    pointing_boxes,
-    pointing_hit,
-    pointing_trial,
 )
 from thinktwice.localization.boxes import Box, iou
 
@@ -95,112 +88,24 @@ def test_loc_with_ground_truth_labels() -> None:
         loc_gt_score([(CAT, CAT_BOX)], [GroundTruth(frozenset(), CAT_BOX)])
 
 
-# --- pointing game ---------------------------------------------------------------------------
-
-
-def peak_map(points: list[tuple[int, int]], size: tuple[int, int] = (120, 100)) -> np.ndarray:
-    """A width x height map, 0 except 1.0 at each (x, y) of ``points``."""
-    saliency = np.zeros((size[1], size[0]), dtype=np.float32)
-    for x, y in points:
-        saliency[y, x] = 1.0
-    return saliency
-
-
-BOX = Box(40, 30, 59, 49)
-
-
-@pytest.mark.parametrize(
-    ("point", "hit"),
-    [
-        ((45, 35), True),  # inside
-        ((69, 40), True),  # 10 px right of the box
-        ((79, 40), False),  # 20 px right
-        ((74, 40), False),  # exactly 15 px: TorchRay's test is strict (< 15)
-        ((73, 40), True),  # 14 px
-        ((68, 61), False),  # dx 9, dy 12: distance exactly 15
-        ((68, 60), True),  # dx 9, dy 11: distance 14.2
-    ],
-)
-def test_pointing_hit_tolerance(point: tuple[int, int], hit: bool) -> None:
-    assert pointing_hit(peak_map([point]), [BOX]) is hit
-
-
-def test_pointing_ties_first_maximum_in_row_major_order() -> None:
-    inside, far = (45, 35), (100, 5)  # far has the smaller y: it comes first
-    assert max_point(peak_map([inside, far])) == far
-    assert not pointing_hit(peak_map([inside, far]), [BOX])
-    same_row = peak_map([(45, 35), (100, 35)])  # same y: the smaller x wins
-    assert max_point(same_row) == (45, 35) and pointing_hit(same_row, [BOX])
-
-
-def test_pointing_matches_torchray_mask_formula() -> None:
-    rng = np.random.default_rng(0)
-    for _ in range(200):
-        width, height = rng.integers(20, 60, size=2)
-        x0, x1 = sorted(rng.integers(0, width, size=2))
-        y0, y1 = sorted(rng.integers(0, height, size=2))
-        boxes = [Box(int(x0), int(y0), int(x1), int(y1))]
-        saliency = rng.random((height, width))
-        # TorchRay: mask of the box pixels, accept region (dv^2 + du^2) < tol^2 around argmax
-        v, u = np.unravel_index(np.argmax(saliency), saliency.shape)
-        mask = np.zeros((height, width), dtype=bool)
-        mask[y0 : y1 + 1, x0 : x1 + 1] = True
-        rows, cols = np.mgrid[0:height, 0:width]
-        accept = (rows - v) ** 2 + (cols - u) ** 2 < 15**2
-        assert pointing_hit(saliency, boxes) == bool((mask & accept).any())
-
-
-def test_pointing_input_checks() -> None:
-    with pytest.raises(ValueError, match="2-D"):
-        max_point(np.zeros((3, 4, 5)))
-    with pytest.raises(ValueError, match="NaN"):
-        max_point(np.array([[0.0, np.nan]]))
-    with pytest.raises(ValueError, match="at least one"):
-        point_hit((1, 1), [])
-    with pytest.raises(ValueError, match="resize it"):
-        pointing_trial(peak_map([(1, 1)]), OBJECTS, CAT, image_size=(100, 120))
-
-
-def test_pointing_boxes_skip_only_all_difficult_classes() -> None:
-    objects = (
-        truth({CAT}, CAT_BOX, difficult=True),
-        truth({CAT}, BOX),
-        truth({DOG}, DOG_BOX, difficult=True),
-    )
-    assert pointing_boxes(objects, CAT) == (CAT_BOX, BOX)  # difficult boxes still count
-    assert pointing_boxes(objects, DOG) is None
-    assert pointing_boxes(objects, CAR) is None
-    assert pointing_trial(peak_map([(1, 1)]), objects, DOG) is None
-    trial = pointing_trial(peak_map([(45, 35)]), objects, CAT, image_size=(120, 100))
-    assert trial == PointingTrial(CAT, True, False)
-
-
-def test_ebp_difficult_criterion() -> None:
-    small_cat, big_dog = truth({CAT}, Box(0, 0, 9, 9)), truth({DOG}, Box(0, 0, 99, 99))
-    assert ebp_difficult((small_cat, big_dog), CAT, 100, 100)  # small + distractor
-    assert not ebp_difficult((small_cat, big_dog), DOG, 100, 100)  # covers the image
-    assert not ebp_difficult((small_cat,), CAT, 100, 100)  # no distractor
-    quarter = truth({CAT}, Box(0, 0, 49, 49))  # exactly 1/4: not smaller
-    assert not ebp_difficult((quarter, big_dog), CAT, 100, 100)
-
-
-def test_pointing_game_accuracies() -> None:
-    game = PointingGame()
-    for class_index, hit in [(1, True), (1, True), (1, False), (2, False)]:
-        game.add(class_index, hit)
-    assert (game.hits, game.misses) == (2, 2)
-    assert game.accuracy == 0.5
-    assert game.class_mean_accuracy == pytest.approx((2 / 3 + 0) / 2)
-    assert PointingGame().accuracy is None
-
-
 # --- outcomes, summary, JSON -------------------------------------------------------------------
 
 
 def outcomes() -> list[ImageOutcome]:
     return [
-        ImageOutcome("a", True, True, True, True, 1.0, (PointingTrial(CAT, True),)),
-        ImageOutcome("b", False, True, False, True, 0.0, (PointingTrial(CAT, False, True),)),
+        ImageOutcome(
+            "a", True, True, True, True, 1.0, (PointingTrial(CAT, True),), insertion_auc=0.9
+        ),
+        ImageOutcome(
+            "b",
+            False,
+            True,
+            False,
+            True,
+            0.0,
+            (PointingTrial(CAT, False, True),),
+            insertion_auc=0.5,
+        ),
         ImageOutcome(
             "c",
             False,
@@ -208,7 +113,7 @@ def outcomes() -> list[ImageOutcome]:
             False,
             False,
             0.5,
-            (PointingTrial(DOG, True, True), PointingTrial(CAT, True)),
+            (PointingTrial(DOG, True, True, small=True), PointingTrial(CAT, True)),
         ),
         ImageOutcome("d", False, True, False, False, 1.0, ()),
     ]
@@ -219,8 +124,15 @@ def test_summary_keys_and_values() -> None:
     assert set(SUMMARY_KEYS) <= set(summary)
     assert set(summary) - set(SUMMARY_KEYS) == {
         "pointing_class_mean",
+        "pointing_trials",
         "pointing_difficult",
         "pointing_difficult_class_mean",
+        "pointing_difficult_trials",
+        "pointing_small",
+        "pointing_small_class_mean",
+        "pointing_small_trials",
+        "deletion_auc",
+        "insertion_auc",
     }
     assert summary["n"] == 4
     assert summary["cls_error_top1"] == 0.75
@@ -231,17 +143,20 @@ def test_summary_keys_and_values() -> None:
     assert summary["pointing"] == 0.75  # 3 hits, 1 miss
     assert summary["pointing_class_mean"] == pytest.approx((2 / 3 + 1) / 2)
     assert summary["pointing_difficult"] == 0.5  # difficult trials: 1 miss (b), 1 hit (c)
-    assert all(0.0 <= v <= 1.0 for k, v in summary.items() if k != "n")
+    assert summary["pointing_trials"] == 4 and summary["pointing_difficult_trials"] == 2
+    assert summary["pointing_small"] == 1.0 and summary["pointing_small_trials"] == 1  # c's dog
+    assert summary["deletion_auc"] is None and summary["insertion_auc"] == pytest.approx(0.7)
+    fractions = {k: v for k, v in summary.items() if k != "n" and not k.endswith("_trials")}
+    assert all(v is None or 0.0 <= v <= 1.0 for v in fractions.values())
 
 
 def test_summary_without_difficult_or_unmeasured_values() -> None:
     plain = [ImageOutcome("x", loc_gt=1.0), ImageOutcome("y", loc_gt=0.0)]
     summary = MetricsAccumulator(plain).summary()
-    assert set(summary) == {*SUMMARY_KEYS, "pointing_class_mean"}
     assert summary["loc_error_gt"] == 0.5
     assert summary["cls_error_top1"] is None and summary["pointing"] is None
-    forced = MetricsAccumulator(plain, difficult_subset=True).summary()
-    assert forced["pointing_difficult"] is None
+    assert summary["pointing_difficult"] is None and summary["pointing_difficult_trials"] == 0
+    assert summary["deletion_auc"] is None
     assert MetricsAccumulator().summary()["n"] == 0
 
 
@@ -263,6 +178,8 @@ def test_outcome_json_round_trip_and_resume() -> None:
         '{"image_id": "a", "loc_gt": 1.5}',
         '{"image_id": "a", "pointing": [{"class_index": 3}]}',
         '{"image_id": "a", "pointing": [3]}',
+        '{"image_id": "a", "deletion_auc": -0.1}',
+        '{"image_id": "a", "insertion_auc": "high"}',
     ],
 )
 def test_outcome_from_bad_json(line: str) -> None:
@@ -289,3 +206,12 @@ def test_evaluate_image_combines_everything() -> None:
         pointing=(PointingTrial(CAT, True),),
     )
     assert evaluate_image("img", OBJECTS) == ImageOutcome("img")
+
+
+def test_evaluate_image_without_boxes_still_classifies_and_keeps_aucs() -> None:
+    outcome = evaluate_image("img", OBJECTS, ranked=[CAR, CAT], faithfulness={"deletion_auc": 0.25})
+    assert (outcome.cls_top1, outcome.cls_top5) == (False, True)
+    assert outcome.loc_top1 is None and outcome.loc_gt is None
+    assert outcome.deletion_auc == 0.25 and outcome.insertion_auc is None
+    with pytest.raises(ValueError, match="unknown faithfulness key"):
+        evaluate_image("img", OBJECTS, faithfulness={"road": 0.1})

@@ -13,6 +13,7 @@ import pytest
 from matplotlib.text import Text
 from PIL import Image
 
+from thinktwice.io import files as files_module  # atomic_write lives in io/files.py
 from thinktwice.visualization import (
     DEFAULT_CMAP,
     atomic_write,
@@ -31,7 +32,6 @@ from thinktwice.visualization import (
     save_figure,
     save_png,
 )
-from thinktwice.visualization import files as files_module
 
 
 @pytest.fixture

@@ -74,3 +74,16 @@ SITE_KINDS: tuple[str, ...] = ("activation", "pool", "layer")
 DEFAULT_SOLVER = "relaxed"
 DEFAULT_LAYERS: int | str = 4
 DEFAULT_SOLVER_OPTIONS: dict[str, Any] = {"max_iter": 2, "step": 0.2, "sparsity": 0.1}
+
+# --- evaluation -------------------------------------------------------------------------------
+
+TINY_IMAGENET_NAMES: tuple[str, ...] = ("tiny-imagenet", "tiny-imagenet-val")
+IMAGENET_VAL_1000 = "imagenet-val-1000"
+LOC, POINTING, DELETION, INSERTION = "loc", "pointing", "deletion", "insertion"
+EVAL_METRICS: tuple[str, ...] = (LOC, POINTING, DELETION, INSERTION)
+DEFAULT_EVAL_METRICS: tuple[str, ...] = (LOC, POINTING)
+# GrabCut runs on a copy no larger than this on its long side (the box is scaled back); chosen
+# so that boxes keep their IoU >= 0.5 verdict on full-size photos (docs/benchmarks.md).
+DEFAULT_MAX_SIDE: int | None = 512
+#: Steps of the deletion/insertion curves (RISE uses 224).
+DEFAULT_METRIC_STEPS = 32

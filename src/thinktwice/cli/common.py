@@ -107,7 +107,11 @@ def add_model_arguments(parser: argparse.ArgumentParser, weights: bool = True) -
         help=f"model zoo name: {', '.join(MODEL_NAMES)}",
     )
     if weights:
-        parser.add_argument("--weights", help="weights file (needed for vgg16, alexnet, googlenet; squeezenet1_0 takes compressed_SqueezeNet.net or a .pth)")
+        parser.add_argument(
+            "--weights",
+            help="weights file (needed for vgg16, alexnet, googlenet; squeezenet1_0 takes "
+            "compressed_SqueezeNet.net or a .pth)",
+        )
 
 
 def add_device_argument(parser: argparse.ArgumentParser) -> None:

@@ -21,31 +21,9 @@ guess is given per ground-truth label and the score is the fraction of labels
 whose guess localizes an object of that label -- 1 or 0 for single-label images,
 the devkit's per-label average otherwise.
 
-**Pointing game (TorchRay).** Facts taken from ``facebookresearch/TorchRay``:
-
-* ``torchray/benchmark/pointing_game.py``, ``PointingGame``: default
-  ``tolerance=15``; a point (u, v) hits when some pixel of the class's
-  ground-truth mask satisfies ``(dv)**2 + (du)**2 < tolerance**2`` -- strictly
-  less, so a point exactly 15 px away misses (the docs page,
-  ``_sources/benchmark.rst.txt``, writes ``<=``; the code is what ran). Accuracy
-  is ``hits / (hits + misses)`` per class, and the reported number is the mean
-  of the per-class accuracies (over all 20/80 classes there).
-* ``torchray/benchmark/datasets.py``, ``voc_as_mask``: the mask is the union of
-  *all* boxes of the class (VOC 1-based inclusive corners shifted by -1, so box
-  pixels are inclusive).
-* ``PointingGameBenchmark.evaluate``: an image/class pair is skipped when all of
-  the class's boxes are PASCAL-``difficult``; each class present in an image is
-  one trial.
-* ``examples/attribution_benchmark.py``, ``_saliency_to_point``: the point is
-  ``torch.argmax`` of the flattened map (resized to the original image size),
-  i.e. the *first* maximum in row-major order when there are ties -- the
-  smallest y, then the smallest x. ``numpy.argmax`` does the same.
-* The "difficult" subset (from the Excitation Backprop paper, EBP) is not
-  computed by TorchRay: it ships per image/class flags
-  (``pointing_game_ebp_voc07_difficult.txt``, COCO likewise) and, in difficult
-  mode, skips pairs flagged 0. Here each :class:`PointingTrial` carries a
-  ``difficult`` flag set by the caller; :func:`ebp_difficult` implements the
-  EBP criterion for data without such files (see its docstring).
+**Pointing game (TorchRay)** and **faithfulness (deletion/insertion AUC)** live in
+:mod:`thinktwice.evaluation.pointing` and :mod:`thinktwice.evaluation.faithfulness`;
+an :class:`ImageOutcome` carries their per-image results.
 
 Summary values are fractions in [0, 1]; a value is None when nothing was
 measured for it (for example pointing on a run that only localized).
@@ -59,15 +37,50 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from thinktwice.errors import ThinkTwiceError
 from thinktwice.evaluation.datasets.base import GroundTruth
+from thinktwice.evaluation.fields import checked_field
+from thinktwice.evaluation.pointing import (
+    POINTING_TOLERANCE,
+    PointingGame,
+    PointingTrial,
+    ebp_difficult,
+    max_point,
+    point_hit,
+    pointing_boxes,
+    pointing_hit,
+    pointing_trial,
+    small_object,
+)
 from thinktwice.localization.boxes import Box, iou
+from thinktwice.options import TOP_K
+
+__all__ = [
+    "IOU_THRESHOLD",
+    "POINTING_TOLERANCE",
+    "SUMMARY_KEYS",
+    "TOP_K",
+    "ImageOutcome",
+    "MetricsAccumulator",
+    "PointingGame",
+    "PointingTrial",
+    "class_boxes",
+    "cls_correct",
+    "ebp_difficult",
+    "evaluate_image",
+    "gt_labels",
+    "guess_correct",
+    "loc_correct",
+    "loc_gt_score",
+    "max_point",
+    "point_hit",
+    "pointing_boxes",
+    "pointing_hit",
+    "pointing_trial",
+    "small_object",
+]
 
 IOU_THRESHOLD = 0.5
-POINTING_TOLERANCE = 15
-TOP_K = 5
 SUMMARY_KEYS = (
     "n",
     "loc_error_gt",
@@ -77,6 +90,13 @@ SUMMARY_KEYS = (
     "cls_error_top5",
     "pointing",
 )
+# Pointing subsets: summary key prefix -> which trials count.
+POINTING_SUBSETS = {
+    "pointing": lambda trial: True,
+    "pointing_difficult": lambda trial: trial.difficult,
+    "pointing_small": lambda trial: trial.small,
+}
+FAITHFULNESS_KEYS = ("deletion_auc", "insertion_auc")
 
 Guess = tuple[int, Box | None]
 
@@ -150,154 +170,6 @@ def _check_k(k: int) -> None:
         raise ValueError(f"k must be at least 1, got {k}")
 
 
-# --- pointing game ---------------------------------------------------------------------------
-
-
-def max_point(saliency: np.ndarray) -> tuple[int, int]:
-    """(x, y) of the map's maximum; ties go to the first in row-major order (as TorchRay)."""
-    values = np.asarray(saliency)
-    if values.ndim != 2 or values.size == 0:
-        raise ValueError(f"a saliency map must be a non-empty 2-D array, got shape {values.shape}")
-    if not np.isfinite(values).all():
-        raise ValueError("the saliency map has NaN or infinite values")
-    y, x = divmod(int(np.argmax(values)), values.shape[1])
-    return x, y
-
-
-def point_hit(
-    point: tuple[float, float], boxes: Sequence[Box], tolerance: float = POINTING_TOLERANCE
-) -> bool:
-    """Whether (x, y) lies strictly closer than ``tolerance`` px to a pixel of some box."""
-    if not boxes:
-        raise ValueError("the pointing game needs at least one ground-truth box")
-    x, y = point
-    return any(box.distance_to(x, y) < tolerance for box in boxes)
-
-
-def pointing_hit(
-    saliency_in_original_pixels: np.ndarray,
-    boxes: Sequence[Box],
-    tolerance: float = POINTING_TOLERANCE,
-) -> bool:
-    """TorchRay's pointing game on one map already resized to the original image."""
-    return point_hit(max_point(saliency_in_original_pixels), boxes, tolerance)
-
-
-def pointing_boxes(objects: Sequence[GroundTruth], class_index: int) -> tuple[Box, ...] | None:
-    """The boxes a pointing trial of ``class_index`` is scored against, None to skip it.
-
-    As TorchRay: all boxes of the class, difficult ones included; the trial is
-    skipped when the class has no box or only ``difficult`` boxes.
-    """
-    matching = [obj for obj in objects if class_index in obj.classes]
-    if not matching or all(obj.difficult for obj in matching):
-        return None
-    return tuple(obj.box for obj in matching)
-
-
-def ebp_difficult(
-    objects: Sequence[GroundTruth], class_index: int, width: int, height: int
-) -> bool:
-    """The Excitation Backprop "difficult" criterion for one image/class pair.
-
-    True when the class's boxes cover less than a quarter of the image and the
-    image also holds an object of another class (a distractor). This is the
-    definition stated in the EBP paper (Zhang et al., ECCV 2016), which TorchRay
-    does not compute but ships as precomputed flags; it is consistent with those
-    flags on VOC07 test image 000001 (a small dog before a large person: dog
-    flagged 1, person 0). The area is the union of the class's boxes in pixels.
-    """
-    boxes = class_boxes(objects, class_index)
-    if not boxes:
-        return False
-    mask = np.zeros((height, width), dtype=bool)
-    for box in boxes:
-        mask[box.y0 : box.y1 + 1, box.x0 : box.x1 + 1] = True
-    small = 4 * int(mask.sum()) < width * height
-    distractor = any(class_index not in obj.classes for obj in objects)
-    return small and distractor
-
-
-@dataclass(frozen=True)
-class PointingTrial:
-    """One pointing-game trial: an image/class pair, hit or miss."""
-
-    class_index: int
-    hit: bool
-    difficult: bool = False
-
-    def to_json(self) -> dict[str, Any]:
-        return {"class_index": self.class_index, "hit": self.hit, "difficult": self.difficult}
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> PointingTrial:
-        if not isinstance(data, Mapping):
-            raise ThinkTwiceError(f"a pointing trial must be a JSON object, got {data!r}")
-        return cls(
-            class_index=_field(data, "class_index", int),
-            hit=_field(data, "hit", bool),
-            difficult=_field(data, "difficult", bool, default=False),
-        )
-
-
-def pointing_trial(
-    saliency_in_original_pixels: np.ndarray,
-    objects: Sequence[GroundTruth],
-    class_index: int,
-    tolerance: float = POINTING_TOLERANCE,
-    difficult: bool = False,
-    image_size: tuple[int, int] | None = None,
-) -> PointingTrial | None:
-    """Score one map for one class, None when TorchRay would skip the pair.
-
-    ``image_size`` (width, height), when given, is checked against the map's
-    shape: the game is played in original image pixels.
-    """
-    values = np.asarray(saliency_in_original_pixels)
-    if image_size is not None and values.shape != (image_size[1], image_size[0]):
-        raise ValueError(
-            f"saliency map of shape {values.shape} does not match the "
-            f"{image_size[0]}x{image_size[1]} image; resize it to the original size first"
-        )
-    boxes = pointing_boxes(objects, class_index)
-    if boxes is None:
-        return None
-    return PointingTrial(class_index, pointing_hit(values, boxes, tolerance), difficult)
-
-
-class PointingGame:
-    """Hits and misses per class, with TorchRay's two accuracies."""
-
-    def __init__(self) -> None:
-        self._counts: dict[int, list[int]] = {}
-
-    def add(self, class_index: int, hit: bool) -> None:
-        counts = self._counts.setdefault(class_index, [0, 0])
-        counts[0 if hit else 1] += 1
-
-    @property
-    def hits(self) -> int:
-        return sum(c[0] for c in self._counts.values())
-
-    @property
-    def misses(self) -> int:
-        return sum(c[1] for c in self._counts.values())
-
-    @property
-    def accuracy(self) -> float | None:
-        """hits / (hits + misses) over all trials; None without trials."""
-        total = self.hits + self.misses
-        return self.hits / total if total else None
-
-    @property
-    def class_mean_accuracy(self) -> float | None:
-        """Mean of per-class accuracies over the classes that had trials (TorchRay's number,
-        which averages over all of its 20/80 classes)."""
-        if not self._counts:
-            return None
-        return sum(h / (h + m) for h, m in self._counts.values()) / len(self._counts)
-
-
 # --- per-image outcomes and the summary ------------------------------------------------------
 
 
@@ -312,6 +184,8 @@ class ImageOutcome:
     loc_top5: bool | None = None
     loc_gt: float | None = None
     pointing: tuple[PointingTrial, ...] = field(default=())
+    deletion_auc: float | None = None  # mean over the image's ground-truth labels
+    insertion_auc: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-compatible dict (one line of a results file)."""
@@ -323,6 +197,8 @@ class ImageOutcome:
             "loc_top5": self.loc_top5,
             "loc_gt": self.loc_gt,
             "pointing": [trial.to_json() for trial in self.pointing],
+            "deletion_auc": self.deletion_auc,
+            "insertion_auc": self.insertion_auc,
         }
 
     @classmethod
@@ -333,17 +209,16 @@ class ImageOutcome:
         trials = data.get("pointing", [])
         if not isinstance(trials, list):
             raise ThinkTwiceError(f"outcome field 'pointing' must be a list, got {trials!r}")
-        loc_gt = _field(data, "loc_gt", float, default=None)
-        if loc_gt is not None and not 0.0 <= loc_gt <= 1.0:
-            raise ThinkTwiceError(f"outcome field 'loc_gt' must lie in [0, 1], got {loc_gt}")
         return cls(
-            image_id=_field(data, "image_id", str),
-            cls_top1=_field(data, "cls_top1", bool, default=None),
-            cls_top5=_field(data, "cls_top5", bool, default=None),
-            loc_top1=_field(data, "loc_top1", bool, default=None),
-            loc_top5=_field(data, "loc_top5", bool, default=None),
-            loc_gt=loc_gt,
+            image_id=checked_field(data, "image_id", str),
+            cls_top1=checked_field(data, "cls_top1", bool, default=None),
+            cls_top5=checked_field(data, "cls_top5", bool, default=None),
+            loc_top1=checked_field(data, "loc_top1", bool, default=None),
+            loc_top5=checked_field(data, "loc_top5", bool, default=None),
+            loc_gt=_fraction(data, "loc_gt"),
             pointing=tuple(PointingTrial.from_json(t) for t in trials),
+            deletion_auc=_fraction(data, "deletion_auc"),
+            insertion_auc=_fraction(data, "insertion_auc"),
         )
 
 
@@ -354,10 +229,20 @@ def evaluate_image(
     gt_guesses: Sequence[Guess] | None = None,
     pointing: Iterable[PointingTrial | None] = (),
     k: int = TOP_K,
+    faithfulness: Mapping[str, float] | None = None,
+    ranked: Sequence[int] | None = None,
 ) -> ImageOutcome:
     """Score one image: ranked ``guesses`` (top-k), ``gt_guesses`` (one per ground-truth
-    label) and pointing trials (None entries, skipped pairs, are dropped)."""
+    label), pointing trials (None entries, skipped pairs, are dropped) and
+    ``faithfulness`` AUCs (``deletion_auc``, ``insertion_auc``) when measured.
+
+    Without ``guesses`` (no boxes), ``ranked`` classes still give the classification errors.
+    """
     outcome: dict[str, Any] = {}
+    if guesses is None and ranked is not None:
+        outcome.update(
+            cls_top1=cls_correct(ranked, objects, 1), cls_top5=cls_correct(ranked, objects, k)
+        )
     if guesses is not None:
         classes = [c for c, _ in guesses]
         outcome.update(
@@ -368,6 +253,10 @@ def evaluate_image(
         )
     if gt_guesses is not None:
         outcome["loc_gt"] = loc_gt_score(gt_guesses, objects)
+    for key, value in (faithfulness or {}).items():
+        if key not in FAITHFULNESS_KEYS:
+            raise ValueError(f"unknown faithfulness key {key!r}; expected {FAITHFULNESS_KEYS}")
+        outcome[key] = float(value)
     trials = tuple(t for t in pointing if t is not None)
     return ImageOutcome(image_id=image_id, pointing=trials, **outcome)
 
@@ -379,18 +268,15 @@ class MetricsAccumulator:
     from a results file that repeats an image after a resume counts it once.
     """
 
-    def __init__(self, outcomes: Iterable[ImageOutcome] = (), difficult_subset: bool = False):
-        self.difficult_subset = difficult_subset
+    def __init__(self, outcomes: Iterable[ImageOutcome] = ()):
         self._outcomes: dict[str, ImageOutcome] = {}
         for outcome in outcomes:
             self.add(outcome)
 
     @classmethod
-    def from_json_lines(
-        cls, lines: Iterable[str | Mapping[str, Any]], difficult_subset: bool = False
-    ) -> MetricsAccumulator:
+    def from_json_lines(cls, lines: Iterable[str | Mapping[str, Any]]) -> MetricsAccumulator:
         """Rebuild from a results file's lines (JSON text or already-parsed dicts)."""
-        return cls((_outcome_from_line(line) for line in lines), difficult_subset)
+        return cls(_outcome_from_line(line) for line in lines)
 
     def add(self, outcome: ImageOutcome) -> None:
         self._outcomes[outcome.image_id] = outcome
@@ -406,15 +292,10 @@ class MetricsAccumulator:
         return tuple(self._outcomes.values())
 
     def summary(self) -> dict[str, Any]:
-        """The required keys (see ``SUMMARY_KEYS``) plus pointing extras:
-        ``pointing_class_mean`` and, with a difficult subset, ``pointing_difficult``
-        and ``pointing_difficult_class_mean``."""
+        """The required keys (see ``SUMMARY_KEYS``) plus, for each pointing subset (all
+        trials, EBP-difficult, small objects), its accuracy, class-mean accuracy and
+        trial count, and the mean deletion and insertion AUCs; None where unmeasured."""
         outcomes = self.outcomes
-        every, difficult = PointingGame(), PointingGame()
-        for trial in (t for o in outcomes for t in o.pointing):
-            every.add(trial.class_index, trial.hit)
-            if trial.difficult:
-                difficult.add(trial.class_index, trial.hit)
         result: dict[str, Any] = {
             "n": len(outcomes),
             "loc_error_gt": _error([o.loc_gt for o in outcomes]),
@@ -422,13 +303,23 @@ class MetricsAccumulator:
             "loc_error_top5": _error([o.loc_top5 for o in outcomes]),
             "cls_error_top1": _error([o.cls_top1 for o in outcomes]),
             "cls_error_top5": _error([o.cls_top5 for o in outcomes]),
-            "pointing": every.accuracy,
-            "pointing_class_mean": every.class_mean_accuracy,
         }
-        if self.difficult_subset or difficult.hits + difficult.misses:
-            result["pointing_difficult"] = difficult.accuracy
-            result["pointing_difficult_class_mean"] = difficult.class_mean_accuracy
+        trials = [t for o in outcomes for t in o.pointing]
+        for prefix, counts in POINTING_SUBSETS.items():
+            game = PointingGame()
+            for trial in filter(counts, trials):
+                game.add(trial.class_index, trial.hit)
+            result[prefix] = game.accuracy
+            result[f"{prefix}_class_mean"] = game.class_mean_accuracy
+            result[f"{prefix}_trials"] = game.trials
+        for key in FAITHFULNESS_KEYS:
+            result[key] = _mean([getattr(o, key) for o in outcomes])
         return result
+
+
+def _mean(values: Sequence[float | None]) -> float | None:
+    measured = [v for v in values if v is not None]
+    return math.fsum(measured) / len(measured) if measured else None
 
 
 def _error(scores: Sequence[bool | float | None]) -> float | None:
@@ -447,20 +338,9 @@ def _outcome_from_line(line: str | Mapping[str, Any]) -> ImageOutcome:
     return ImageOutcome.from_json(data)
 
 
-_MISSING = object()
-
-
-def _field(data: Mapping[str, Any], key: str, kind: type, default: Any = _MISSING) -> Any:
-    """``data[key]`` checked to be of ``kind`` (ints accepted for floats, bools never for
-    numbers); ``default`` when absent or null, if one is given."""
-    value = data.get(key)
-    if value is None:
-        if default is _MISSING:
-            raise ThinkTwiceError(f"outcome field {key!r} is missing")
-        return default
-    ok = isinstance(value, kind) and not (kind is not bool and isinstance(value, bool))
-    if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        value, ok = float(value), True
-    if not ok:
-        raise ThinkTwiceError(f"outcome field {key!r} must be {kind.__name__}, got {value!r}")
+def _fraction(data: Mapping[str, Any], key: str) -> float | None:
+    """An optional outcome field that must lie in [0, 1]."""
+    value = checked_field(data, key, float, default=None)
+    if value is not None and not 0.0 <= value <= 1.0:
+        raise ThinkTwiceError(f"outcome field {key!r} must lie in [0, 1], got {value}")
     return value

@@ -1,4 +1,13 @@
-"""What an evaluation leaves beside its results: summary.json, a markdown table, a bar chart."""
+"""What an evaluation leaves beside its results: summary.json, a markdown table, a bar chart.
+
+``summary.json`` holds::
+
+    {"title": ..., "dataset": ..., "split": ..., "model": ...,   # what was evaluated
+     "methods": {method: {metric: value, ...}, ...},          # MetricsAccumulator.summary()
+     "paired": {"reference": "feedback",
+                "localization": [McNemar comparison, ...],
+                "faithfulness": [Wilcoxon comparison, ...]}}
+"""
 
 from __future__ import annotations
 
@@ -7,15 +16,21 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from thinktwice.evaluation.paired import PairedComparison, markdown_paired
+from thinktwice.evaluation.paired import (
+    PairedComparison,
+    PairedScores,
+    comparison_json,
+    markdown_paired,
+    markdown_paired_scores,
+)
+from thinktwice.io.files import atomic_write
 from thinktwice.visualization import bar_chart, save_figure
-from thinktwice.visualization.files import atomic_write
 
 SUMMARY_NAME = "summary.json"
 TABLE_NAME = "summary.md"
 CHART_NAME = "errors.png"
 CHART_METRICS = ("loc_error_gt", "loc_error_top1", "loc_error_top5", "cls_error_top1", "pointing")
-COLUMNS = {
+PERCENT_COLUMNS = {
     "loc_error_gt": "loc. error (GT label)",
     "loc_error_top1": "loc. error top-1",
     "loc_error_top5": "loc. error top-5",
@@ -23,6 +38,13 @@ COLUMNS = {
     "cls_error_top5": "cls. error top-5",
     "pointing": "pointing acc.",
     "pointing_class_mean": "pointing (class mean)",
+    "pointing_difficult": "pointing, difficult (EBP)",
+    "pointing_small": "pointing, small objects",
+}
+AUC_COLUMNS = {"deletion_auc": "deletion AUC", "insertion_auc": "insertion AUC"}
+TRIAL_COUNTS = {
+    "pointing_difficult": "pointing_difficult_trials",
+    "pointing_small": "pointing_small_trials",
 }
 
 
@@ -31,15 +53,31 @@ def write_report(
     summaries: Mapping[str, Mapping[str, Any]],
     title: str,
     paired: Sequence[PairedComparison] = (),
+    paired_scores: Sequence[PairedScores] = (),
+    about: Mapping[str, Any] | None = None,
+    reference: str = "feedback",
 ) -> dict[str, Path]:
     """Write the three report files atomically; returns their paths by kind.
 
-    ``paired`` comparisons, when given, follow the table in the markdown file.
+    ``paired`` (McNemar, localization) and ``paired_scores`` (Wilcoxon, faithfulness)
+    comparisons of ``reference`` with the other methods go to both summary files;
+    ``about`` (dataset, split, model) to summary.json.
     """
-    text = json.dumps(summaries, indent=2) + "\n"
+    document = {
+        "title": title,
+        **dict(about or {}),
+        "methods": summaries,
+        "paired": {
+            "reference": reference,
+            "localization": [comparison_json(c) for c in paired],
+            "faithfulness": [comparison_json(c) for c in paired_scores],
+        },
+    }
+    text = json.dumps(document, indent=2) + "\n"
     table = markdown_summary(summaries, title)
-    if paired:
-        table += "\n" + markdown_paired(paired)
+    for section in (markdown_paired(paired), markdown_paired_scores(paired_scores)):
+        if section:
+            table += "\n" + section
     paths = {
         "summary": atomic_write(out_dir / SUMMARY_NAME, lambda h: h.write(text.encode())),
         "table": atomic_write(out_dir / TABLE_NAME, lambda h: h.write(table.encode())),
@@ -51,19 +89,48 @@ def write_report(
     return paths
 
 
+def read_summaries(path: Path) -> dict[str, dict[str, Any]]:
+    """The per-method summaries of a summary.json."""
+    return json.loads(Path(path).read_text())["methods"]
+
+
 def markdown_summary(summaries: Mapping[str, Mapping[str, Any]], title: str) -> str:
-    """One row per method; errors and pointing accuracy as percentages."""
-    keys = list(COLUMNS)
+    """One row per method: errors and pointing accuracies as percentages (subsets with
+    their trial counts), AUCs as fractions; columns nothing measured are left out."""
+    # a pointing subset is shown whenever pointing was played, "n/a (0)" when it had no trial
+    percent = [
+        k for k in PERCENT_COLUMNS if _measured(summaries, "pointing" if k in TRIAL_COUNTS else k)
+    ]
+    aucs = [k for k in AUC_COLUMNS if _measured(summaries, k)]
+    headers = [PERCENT_COLUMNS[k] for k in percent] + [AUC_COLUMNS[k] for k in aucs]
     lines = [
         f"### {title}",
         "",
-        "| method | images | " + " | ".join(COLUMNS[k] for k in keys) + " |",
-        "|---|---:|" + "---:|" * len(keys),
+        "| method | images | " + " | ".join(headers) + " |",
+        "|---|---:|" + "---:|" * len(headers),
     ]
     for method, summary in summaries.items():
-        cells = [_percent(summary.get(k)) for k in keys]
+        cells = [_percent_cell(summary, k) for k in percent]
+        cells += [_fraction(summary.get(k)) for k in aucs]
         lines.append(f"| {method} | {summary.get('n', 0)} | " + " | ".join(cells) + " |")
+    if any(k in TRIAL_COUNTS for k in percent):
+        lines += [
+            "",
+            "Pointing subsets (trials in brackets): difficult = the Excitation Backprop "
+            "criterion (the class covers < 1/4 of the image and another class is present); "
+            "small objects = the class covers < 1/4 of the image (docs/metrics.md).",
+        ]
     return "\n".join(lines) + "\n"
+
+
+def _measured(summaries: Mapping[str, Mapping[str, Any]], key: str) -> bool:
+    return any(s.get(key) is not None for s in summaries.values())
+
+
+def _percent_cell(summary: Mapping[str, Any], key: str) -> str:
+    cell = _percent(summary.get(key))
+    trials = TRIAL_COUNTS.get(key)
+    return f"{cell} ({summary.get(trials, 0)})" if trials else cell
 
 
 def _chart_values(summary: Mapping[str, Any]) -> dict[str, float]:
@@ -72,3 +139,7 @@ def _chart_values(summary: Mapping[str, Any]) -> dict[str, float]:
 
 def _percent(value: float | None) -> str:
     return "n/a" if value is None else f"{100 * value:.1f}%"
+
+
+def _fraction(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"

@@ -1,10 +1,14 @@
 """The results file of an evaluation run: one JSON line per (image, method), never lost.
 
-Each line is written with a single ``os.write`` on a file opened with
-``O_APPEND`` and then fsync'ed, so a process killed at any moment (even by
-SIGKILL) leaves every finished line intact and at most one torn last line,
-which reading skips. Several processes (torchrun ranks) append to the same
-file safely for the same reason: an appended write lands whole at the end.
+Each line is appended whole: the file is opened with ``O_APPEND``, an ``flock``
+keeps the writers (torchrun ranks) one at a time, short writes are continued
+until every byte is written, and the line is fsync'ed before the next result.
+When a write fails (a full disk, a file-size limit) the file is cut back to
+where it was and the error raised, so no partial line is left behind by a
+writer that is still alive. A writer killed mid-line (SIGKILL, SIGXFSZ) may
+still leave a torn last line: :meth:`ResultsFile.repair` cuts it before a run
+appends anything, so a new record is never glued to it; reading skips
+anything that is not a complete record.
 
 ``run.json`` beside it records what produced the results (dataset, model,
 options); resuming with different settings is refused instead of silently
@@ -13,6 +17,8 @@ mixing two experiments in one summary.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import warnings
@@ -21,9 +27,14 @@ from pathlib import Path
 from typing import Any
 
 from thinktwice.errors import ThinkTwiceError
+from thinktwice.io.files import atomic_write, write_all
 
 RESULTS_NAME = "results.jsonl"
 RUN_NAME = "run.json"
+# Version of the records' content; a folder written with another version cannot be resumed.
+# 2: pointing maps resized as TorchRay does, "small" trial flags, faithfulness metrics.
+RESULTS_FORMAT = 2
+_CHUNK = 1 << 16
 
 
 class ResultsFile:
@@ -33,17 +44,53 @@ class ResultsFile:
         self.path = Path(path)
 
     def append(self, record: Mapping[str, Any]) -> None:
-        """Write one record as one line, durably, in one system call."""
+        """Write one record as one whole line, durably; ThinkTwiceError (file unchanged) if not."""
         line = (json.dumps(record, separators=(",", ":")) + "\n").encode()
-        descriptor = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
+        descriptor = os.open(self.path, flags, 0o644)
         try:
-            os.write(descriptor, line)
-            os.fsync(descriptor)
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
+            start = os.fstat(descriptor).st_size
+            try:
+                write_all(descriptor, line)
+                os.fsync(descriptor)
+            except OSError as error:
+                _cut_back(descriptor, start)
+                raise ThinkTwiceError(
+                    f"{self.path}: cannot append a result ({error.strerror or error}); "
+                    "the results written so far are intact, resume when there is room"
+                ) from error
         finally:
             os.close(descriptor)
 
+    def repair(self) -> int:
+        """Cut a torn last line (a killed writer's), so appends start on a fresh line.
+
+        Returns how many bytes were cut (0 when the file is whole or absent).
+        """
+        try:
+            descriptor = os.open(self.path, os.O_RDWR | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return 0
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
+            size = os.fstat(descriptor).st_size
+            keep = _end_of_last_line(descriptor, size)
+            if keep == size:
+                return 0
+            os.ftruncate(descriptor, keep)
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+        warnings.warn(
+            f"{self.path}: cut {size - keep} bytes of an incomplete last line (a run was killed "
+            "while writing it; that result will be computed again)",
+            stacklevel=2,
+        )
+        return size - keep
+
     def records(self) -> Iterator[dict[str, Any]]:
-        """Every complete record; a torn line (a killed writer's last) is skipped with a warning."""
+        """Every complete record; a line that is not one is skipped with a warning."""
         if not self.path.exists():
             return
         with self.path.open("rb") as handle:
@@ -63,6 +110,25 @@ class ResultsFile:
         return {(r["image_id"], r["method"]) for r in self.records() if "error" not in r}
 
 
+def _end_of_last_line(descriptor: int, size: int) -> int:
+    """The offset just after the file's last newline (0 when it has none)."""
+    end = size
+    while end > 0:
+        start = max(0, end - _CHUNK)
+        chunk = os.pread(descriptor, end - start, start)
+        newline = chunk.rfind(b"\n")
+        if newline >= 0:
+            return start + newline + 1
+        end = start
+    return 0
+
+
+def _cut_back(descriptor: int, size: int) -> None:
+    """Undo a partial append (best effort: the caller reports the original error)."""
+    with contextlib.suppress(OSError):
+        os.ftruncate(descriptor, size)
+
+
 def _parse_line(raw: bytes) -> dict[str, Any] | None:
     if not raw.endswith(b"\n"):
         return None
@@ -76,23 +142,51 @@ def _parse_line(raw: bytes) -> dict[str, Any] | None:
 
 
 def check_run_settings(out_dir: Path, settings: Mapping[str, Any]) -> None:
-    """Record ``settings`` in ``run.json``, or refuse when the folder holds another run's."""
-    path = out_dir / RUN_NAME
+    """Record ``settings`` in ``run.json``, or refuse when the folder holds another run's.
+
+    Call it only with settings already validated: what it writes binds the folder.
+    """
+    path = Path(out_dir) / RUN_NAME
     wanted = json.loads(json.dumps(settings))
     if path.exists():
-        try:
-            recorded = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as error:
-            raise ThinkTwiceError(f"{path}: unreadable run settings ({error})") from error
+        recorded = read_run_settings(path)
+        if recorded.get("format") != wanted.get("format"):
+            raise ThinkTwiceError(
+                f"{out_dir} holds results written by another version of thinktwice (results "
+                f"format {recorded.get('format', 1)}, this one writes {wanted.get('format')}); "
+                "choose another --out folder"
+            )
         if recorded != wanted:
             changed = sorted(
                 k for k in set(recorded) | set(wanted) if recorded.get(k) != wanted.get(k)
             )
+            details = "; ".join(
+                f"{k}: {json.dumps(recorded.get(k))} there, {json.dumps(wanted.get(k))} now"
+                for k in changed
+            )
             raise ThinkTwiceError(
-                f"{out_dir} holds results of a run with different settings ({', '.join(changed)}); "
+                f"{out_dir} holds results of a run with different settings ({details}); "
                 "resume with the same settings or choose another --out folder"
             )
         return
-    temporary = path.with_suffix(".json.tmp")
-    temporary.write_text(json.dumps(wanted, indent=2) + "\n")
-    os.replace(temporary, path)
+    text = json.dumps(wanted, indent=2) + "\n"
+    atomic_write(path, lambda handle: handle.write(text.encode()))
+
+
+def read_run_settings(path: Path) -> dict[str, Any]:
+    """The settings a ``run.json`` records; ThinkTwiceError (one line) when it holds none."""
+    try:
+        recorded = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as error:
+        raise ThinkTwiceError(f"{path}: unreadable run settings ({error})") from error
+    except json.JSONDecodeError as error:
+        raise ThinkTwiceError(
+            f"{path}: not a thinktwice run record (invalid JSON at line {error.lineno}: "
+            f"{error.msg}); remove it or choose another --out folder"
+        ) from error
+    if not isinstance(recorded, dict):
+        raise ThinkTwiceError(
+            f"{path}: not a thinktwice run record (a JSON {type(recorded).__name__}, expected "
+            "an object); remove it or choose another --out folder"
+        )
+    return recorded

@@ -1,19 +1,25 @@
-"""The evaluation run: saliency -> box -> metrics for every image of a dataset and method.
+"""The evaluation run: saliency -> box, pointing, faithfulness for every image and method.
 
 Per batch of images the classifier ranks the classes once; each method then
 explains only the classes that can score -- the ground-truth classes (one
 representative per label) and the predicted top-5 classes that are ground
 truth -- since a predicted class that is not ground truth is wrong whatever its
-box. Each map gives a box (``localize``) and a pointing-game trial, and each
+box. Each map gives a box (``localize``), each representative's map a
+pointing-game trial and, when asked, its deletion and insertion AUC; each
 (image, method) becomes one durable line of ``results.jsonl`` the moment it is
 done, so an interrupted run resumes where it stopped.
+
+Every setting is checked (the methods built with their options and tried on one
+input) before ``run.json`` binds the output folder, and the folder is locked
+for the run: a second evaluation on it is refused at once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,30 +30,74 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from thinktwice.attribution import METHODS
-from thinktwice.errors import ThinkTwiceError
+from thinktwice.errors import DatasetError, OptionError, ThinkTwiceError
 from thinktwice.evaluation.datasets.base import Dataset, Sample
 from thinktwice.evaluation.distributed import Shard
-from thinktwice.evaluation.metrics import (
-    MetricsAccumulator,
-    ebp_difficult,
-    evaluate_image,
-    gt_labels,
-    pointing_trial,
-)
-from thinktwice.evaluation.paired import PairedComparison, paired_comparisons
+from thinktwice.evaluation.faithfulness import DEFAULT_STEPS, faithfulness
+from thinktwice.evaluation.metrics import evaluate_image, gt_labels
+from thinktwice.evaluation.pointing import play
 from thinktwice.evaluation.report import write_report
-from thinktwice.evaluation.results import RESULTS_NAME, ResultsFile, check_run_settings
-from thinktwice.io.images import image_to_array, load_image
-from thinktwice.localization import localize
-from thinktwice.localization.result import to_image_size
+from thinktwice.evaluation.results import (
+    RESULTS_FORMAT,
+    RESULTS_NAME,
+    ResultsFile,
+    check_run_settings,
+)
+from thinktwice.evaluation.summary import (
+    ScoredRecords,
+    compare_scores_with_reference,
+    compare_with_reference,
+    summarise,
+)
+from thinktwice.io.files import folder_lock
+from thinktwice.io.images import image_to_array
+from thinktwice.localization import BOX_METHODS, localize
 from thinktwice.models.classifier import Classifier
-from thinktwice.options import TOP_K
+from thinktwice.models.state import eval_mode
+from thinktwice.options import (
+    DEFAULT_EVAL_METRICS,
+    DEFAULT_MAX_SIDE,
+    DELETION,
+    EVAL_METRICS,
+    INSERTION,
+    LOC,
+    POINTING,
+    TOP_K,
+)
+
+REFERENCE = "feedback"
+METRICS = EVAL_METRICS
+DEFAULT_METRICS = DEFAULT_EVAL_METRICS
+FAITHFULNESS_METRICS = (DELETION, INSERTION)
+MIN_MAX_SIDE = 16
+
+__all__ = [
+    "DEFAULT_MAX_SIDE",
+    "DEFAULT_METRICS",
+    "METRICS",
+    "EvalSettings",
+    "ScoredRecords",
+    "build_methods",
+    "classes_to_explain",
+    "compare_with_reference",
+    "evaluate",
+    "summarise",
+]
 
 
 @dataclass(frozen=True)
 class EvalSettings:
-    """What an evaluation computes; everything but ``methods`` and ``limit`` must match on
-    resume (see :func:`~thinktwice.evaluation.results.check_run_settings`)."""
+    """What an evaluation computes; everything but ``methods``, ``limit`` and
+    ``batch_size`` must match on resume (see
+    :func:`~thinktwice.evaluation.results.check_run_settings`).
+
+    ``class_map``: dataset class name -> ImageNet indices (VOC data; recorded).
+    ``metrics``: any of ``loc`` (boxes: localization errors), ``pointing``,
+    ``deletion``, ``insertion`` (classification errors are always measured);
+    ``metric_steps``: steps of the deletion/insertion curves; ``max_side``:
+    GrabCut's working size (None: the full photo); ``rescale_boxes``: scale the
+    boxes of an annotation made for another photo size instead of refusing it.
+    """
 
     methods: tuple[str, ...]
     model: str
@@ -58,26 +108,81 @@ class EvalSettings:
     method_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     batch_size: int = 16
     limit: int | None = None
+    max_side: int | None = DEFAULT_MAX_SIDE
+    metrics: tuple[str, ...] = DEFAULT_METRICS
+    metric_steps: int = DEFAULT_STEPS
+    rescale_boxes: bool = False
+    class_map: Mapping[str, Sequence[int]] | None = None
 
     def recorded(self) -> dict[str, Any]:
         """The settings a resumed run must share.
 
         Method options are recorded as resolved (library defaults filled in), for
         every method whether evaluated yet or not, so that adding a method on resume
-        is allowed while a changed default is refused.
+        is allowed while a changed default is refused. A setting that does not act
+        (``max_side`` without GrabCut, ``metric_steps`` without deletion/insertion)
+        is recorded as None.
         """
         resolved = {
             name: cls.resolved_options(**self.method_options.get(name, {}))
             for name, cls in sorted(METHODS.items())
         }
+        faithful = any(m in FAITHFULNESS_METRICS for m in self.metrics)
         return {
+            "format": RESULTS_FORMAT,
             "dataset": self.dataset,
             "split": self.split,
             "model": self.model,
             "weights": self.weights,
             "box": self.box,
+            "max_side": self.max_side if self.box == "grabcut" and LOC in self.metrics else None,
+            "rescale_boxes": self.rescale_boxes,
+            "class_map": (
+                {k: sorted(v) for k, v in sorted(self.class_map.items())}
+                if self.class_map
+                else None
+            ),
+            "metrics": sorted(self.metrics),
+            "metric_steps": self.metric_steps if faithful else None,
             "method_options": {name: options for name, options in resolved.items() if options},
         }
+
+    def validate(self) -> None:
+        """OptionError (one line, with the valid choices) for any setting out of range."""
+        _check_methods(self.methods)
+        unknown = [m for m in self.metrics if m not in METRICS]
+        if unknown or not self.metrics:
+            raise OptionError(
+                f"unknown metric(s) {', '.join(unknown) or '(none given)'}; "
+                f"choose from: {', '.join(METRICS)}"
+            )
+        if self.box not in BOX_METHODS:
+            choices = ", ".join(BOX_METHODS)
+            raise OptionError(f"unknown box rule {self.box!r}; choose from: {choices}")
+        _check_count("batch size", self.batch_size)
+        if self.limit is not None:
+            _check_count("limit", self.limit)
+        _check_count("metric steps", self.metric_steps)
+        if self.max_side is not None:
+            _check_count("max side", self.max_side, MIN_MAX_SIDE)
+
+
+def build_methods(model: Classifier, settings: EvalSettings) -> dict[str, Any]:
+    """Every method of ``settings`` built with its options and tried on one input, so a bad
+    option is an OptionError now rather than a failure after the run has started."""
+    settings.validate()
+    probe = torch.zeros(1, 3, *model.input_size)
+    methods = {}
+    for name in settings.methods:
+        options = dict(settings.method_options.get(name, {}))
+        try:
+            method = METHODS[name](model, **options)
+            method.attribute(probe, 0)
+        except (ValueError, KeyError, TypeError) as error:
+            shown = ", ".join(f"{k}={v!r}" for k, v in options.items()) or "default options"
+            raise OptionError(f"{name} with {shown}: {_message(error)}") from error
+        methods[name] = method
+    return methods
 
 
 @dataclass
@@ -99,45 +204,71 @@ def evaluate(
     *,
     shard: Shard | None = None,
     progress: bool = True,
+    report: Callable[[str], None] | None = None,
 ) -> dict[str, dict[str, Any]] | None:
-    """Run (or resume) an evaluation into ``out_dir``; rank 0 returns the summaries."""
-    _check_methods(settings.methods)
+    """Run (or resume) an evaluation into ``out_dir``; rank 0 returns the summaries.
+
+    ``report`` receives one line per sample that cannot be scored (an unreadable
+    photo, an annotation that does not fit it); default: a warning.
+    """
     shard = shard or Shard()
+    methods = build_methods(model, settings)
     out = Path(out_dir)
+    locked: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
     if shard.is_main:
         out.mkdir(parents=True, exist_ok=True)
-        check_run_settings(out, settings.recorded())
-    shard.barrier()
+        locked = folder_lock(out, "another thinktwice eval")
+    with locked:
+        if shard.is_main:
+            check_run_settings(out, settings.recorded())
+            ResultsFile(out / RESULTS_NAME).repair()
+        shard.barrier()
+        summaries = _run(model, dataset, out, settings, methods, shard, progress, report)
+    return summaries
+
+
+def _run(
+    model: Classifier,
+    dataset: Dataset,
+    out: Path,
+    settings: EvalSettings,
+    methods: Mapping[str, Any],
+    shard: Shard,
+    progress: bool,
+    report: Callable[[str], None] | None,
+) -> dict[str, dict[str, Any]] | None:
     results = ResultsFile(out / RESULTS_NAME)
     image_ids = dataset.image_ids[: settings.limit]
     todo = _pending(image_ids, settings.methods, results.done())
     shard.barrier()  # every rank plans from the same file, before any rank appends to it
     batches = [todo[i : i + settings.batch_size] for i in range(0, len(todo), settings.batch_size)]
     mine = shard.take(batches)
-    attributors = {
-        m: METHODS[m](model, **settings.method_options.get(m, {})) for m in settings.methods
-    }
     bar = tqdm(
         total=sum(len(b) for b in mine),
         desc=f"eval rank {shard.rank}" if shard.world > 1 else "eval",
         unit="img",
         disable=not progress,
+        bar_format="{l_bar}{bar}| {n:.0f}/{total_fmt} [{elapsed}<{remaining}, {rate_fmt}]",
     )
     with bar:
         for batch in mine:
-            _run_batch(model, dataset, batch, attributors, settings, results)
-            bar.update(len(batch))
+            _run_batch(model, dataset, batch, methods, settings, results, bar.update, report)
     shard.barrier()
     if not shard.is_main:
         return None
     scored = ScoredRecords(results, image_ids, settings.methods)
     summaries = summarise(scored)
+    title = f"{settings.model} on {settings.dataset}" + (
+        f" ({settings.split})" if settings.split else ""
+    )
     write_report(
         out,
         summaries,
-        title=f"{settings.model} on {settings.dataset}"
-        + (f" ({settings.split})" if settings.split else ""),
-        paired=compare_with_reference(scored, "feedback"),
+        title=title,
+        paired=compare_with_reference(scored, REFERENCE),
+        paired_scores=compare_scores_with_reference(scored, REFERENCE),
+        about={"dataset": settings.dataset, "split": settings.split, "model": settings.model},
+        reference=REFERENCE,
     )
     return summaries
 
@@ -145,10 +276,20 @@ def evaluate(
 def _check_methods(methods: Sequence[str]) -> None:
     unknown = [m for m in methods if m not in METHODS]
     if unknown or not methods:
-        raise ThinkTwiceError(
+        raise OptionError(
             f"unknown method(s) {', '.join(unknown) or '(none given)'}; "
             f"choose from: {', '.join(METHODS)}"
         )
+
+
+def _check_count(what: str, value: Any, least: int = 1) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        raise OptionError(f"{what} must be an integer of at least {least}, got {value!r}")
+
+
+def _message(error: BaseException) -> str:
+    text = error.args[0] if isinstance(error, KeyError) and error.args else error
+    return str(text).splitlines()[0] if str(text) else type(error).__name__
 
 
 def _pending(
@@ -170,13 +311,20 @@ def _run_batch(
     attributors: Mapping[str, Any],
     settings: EvalSettings,
     results: ResultsFile,
+    advance: Callable[[float], Any],
+    report: Callable[[str], None] | None,
 ) -> None:
-    """Rank classes once, then run each method on the pairs that can score, and record."""
-    loaded = [_load(dataset, index) for index, _ in batch]
+    """Rank classes once, then run each method on the pairs that can score, and record.
+
+    ``advance`` moves the progress bar by a fraction of an image per record, so
+    it moves image by image, not batch by batch.
+    """
+    loaded = [_load(dataset, index, report) for index, _ in batch]
     for item, (_, methods) in zip(loaded, batch, strict=True):
         if item.error is not None:
             for method in methods:
                 results.append({"image_id": item.image_id, "method": method, "error": item.error})
+            advance(1.0)
     good = [
         (item, methods)
         for item, (_, methods) in zip(loaded, batch, strict=True)
@@ -187,25 +335,36 @@ def _run_batch(
     inputs = torch.stack([model.preprocess(item.image) for item, _ in good])
     ranked = _top_k(model, inputs)
     for method, attributor in attributors.items():
-        rows = [(row, item) for row, (item, methods) in enumerate(good) if method in methods]
+        rows = [
+            (row, item, 1.0 / len(methods))
+            for row, (item, methods) in enumerate(good)
+            if method in methods
+        ]
         if rows:
-            _run_method(method, attributor, inputs, ranked, rows, settings, results)
+            _run_method(method, attributor, model, inputs, ranked, rows, settings, results, advance)
 
 
-def _load(dataset: Dataset, index: int) -> _Loaded:
+def _load(dataset: Dataset, index: int, report: Callable[[str], None] | None) -> _Loaded:
     image_id = dataset.image_ids[index]
     try:
-        sample = dataset[index]
-        image = load_image(sample.path)
+        sample, image = dataset.with_photo(index)
+        if not sample.classes:
+            raise DatasetError(
+                f"{sample.annotation or image_id}: no object has an ImageNet class to score "
+                "(dataset class names count only through a class map, --class-map)"
+            )
     except ThinkTwiceError as error:
-        warnings.warn(f"skipping {image_id}: {error}", stacklevel=2)
+        message = f"skipping {image_id}: {error}"
+        if report is None:
+            warnings.warn(message, stacklevel=3)
+        else:
+            report(message)
         return _Loaded(None, image_id, error=str(error))
     return _Loaded(sample, image_id, image, image_to_array(image))
 
 
 def _top_k(model: Classifier, inputs: torch.Tensor) -> list[list[int]]:
-    model.eval()
-    with torch.no_grad():
+    with eval_mode(model), torch.no_grad():
         return model(inputs).topk(TOP_K, dim=1).indices.tolist()
 
 
@@ -229,25 +388,33 @@ def classes_to_explain(sample: Sample, ranked: Sequence[int]) -> tuple[list[int]
 def _run_method(
     method: str,
     attributor: Any,
+    model: Classifier,
     inputs: torch.Tensor,
     ranked: list[list[int]],
-    rows: list[tuple[int, _Loaded]],
+    rows: list[tuple[int, _Loaded, float]],
     settings: EvalSettings,
     results: ResultsFile,
+    advance: Callable[[float], Any],
 ) -> None:
-    plans = [(row, item, *classes_to_explain(item.sample, ranked[row])) for row, item in rows]
+    plans = [(row, item, *classes_to_explain(item.sample, ranked[row])) for row, item, _ in rows]
     pairs = [(row, c) for row, _, needed, _ in plans for c in needed]
     started = time.perf_counter()
     maps = _saliency(attributor, inputs, pairs)
     saliency_seconds = (time.perf_counter() - started) / max(len(pairs), 1)
+    aucs, auc_seconds = _faithfulness(model, inputs, plans, maps, settings)
     cursor = 0
-    for row, item, needed, representatives in plans:
+    for (row, item, needed, representatives), auc, (_, _, share) in zip(
+        plans, aucs, rows, strict=True
+    ):
         own = dict(zip(needed, maps[cursor : cursor + len(needed)], strict=True))
         cursor += len(needed)
-        record = _score_image(item, ranked[row], own, representatives, settings.box)
+        record = _score_image(item, ranked[row], own, representatives, settings, auc)
         record["seconds"]["saliency"] = saliency_seconds * len(needed)
+        if auc:
+            record["seconds"]["faithfulness"] = auc_seconds * len(representatives)
         record["finished_at"] = time.time()
         results.append({"method": method, **record})
+        advance(share)
 
 
 def _saliency(attributor: Any, inputs: torch.Tensor, pairs: list[tuple[int, int]]) -> np.ndarray:
@@ -258,96 +425,87 @@ def _saliency(attributor: Any, inputs: torch.Tensor, pairs: list[tuple[int, int]
     return attributor.attribute(inputs[rows], classes).saliency.detach().float().numpy()
 
 
+def _faithfulness(
+    model: Classifier,
+    inputs: torch.Tensor,
+    plans: list[tuple[int, _Loaded, list[int], list[int]]],
+    maps: np.ndarray,
+    settings: EvalSettings,
+) -> tuple[list[dict[str, float]], float]:
+    """Per plan, the mean deletion/insertion AUC of its representatives' maps (empty dicts
+    when not asked), all maps of the batch at once; and the seconds per map."""
+    wanted = [m for m in settings.metrics if m in FAITHFULNESS_METRICS]
+    if not wanted:
+        return [{} for _ in plans], 0.0
+    rows, indices, targets, owners = [], [], [], []
+    cursor = 0
+    for number, (row, _, needed, representatives) in enumerate(plans):
+        for c in representatives:
+            rows.append(row)
+            indices.append(cursor + needed.index(c))
+            targets.append(c)
+            owners.append(number)
+        cursor += len(needed)
+    started = time.perf_counter()
+    scores = faithfulness(
+        model,
+        inputs[torch.tensor(rows, dtype=torch.long)],
+        torch.from_numpy(maps[indices]),
+        targets,
+        metrics=wanted,
+        steps=settings.metric_steps,
+    )
+    seconds = (time.perf_counter() - started) / max(len(rows), 1)
+    owner = np.asarray(owners)
+    per_plan = [
+        {f"{m}_auc": float(np.mean(scores[m][owner == number])) for m in wanted}
+        for number in range(len(plans))
+    ]
+    return per_plan, seconds
+
+
 def _score_image(
     item: _Loaded,
     ranked: list[int],
     maps: Mapping[int, np.ndarray],
     representatives: list[int],
-    box_method: str,
+    settings: EvalSettings,
+    faithful: Mapping[str, float],
 ) -> dict[str, Any]:
-    """Boxes and pointing trials from one image's maps, scored into one record."""
+    """Boxes, pointing trials and faithfulness AUCs from one image's maps, in one record."""
     sample, photo = item.sample, item.photo
     assert sample is not None and photo is not None
-    started = time.perf_counter()
-    found = {c: localize(photo, smap, method=box_method) for c, smap in maps.items()}
-    localize_seconds = time.perf_counter() - started
     height, width = photo.shape[:2]
-    trials = [
-        pointing_trial(
-            to_image_size(maps[c], width, height),
-            sample.objects,
-            c,
-            difficult=ebp_difficult(sample.objects, c, width, height),
-        )
-        for c in representatives
-    ]
+    record: dict[str, Any] = {"seconds": {}}
+    found: dict[int, Any] = {}
+    if LOC in settings.metrics:
+        options = {"max_side": settings.max_side} if settings.box == "grabcut" else {}
+        started = time.perf_counter()
+        found = {
+            c: localize(photo, smap, method=settings.box, **options) for c, smap in maps.items()
+        }
+        record["seconds"]["localize"] = time.perf_counter() - started
+    trials = []
+    if POINTING in settings.metrics:
+        trials = [play(maps[c], sample.objects, c, width, height) for c in representatives]
+    localized = LOC in settings.metrics
     outcome = evaluate_image(
         sample.image_id,
         sample.objects,
-        guesses=[(c, found[c].box if c in found else None) for c in ranked],
-        gt_guesses=[(c, found[c].box) for c in representatives],
+        guesses=[(c, found[c].box if c in found else None) for c in ranked] if localized else None,
+        gt_guesses=[(c, found[c].box) for c in representatives] if localized else None,
         pointing=trials,
         k=TOP_K,
+        faithfulness=faithful,
+        ranked=ranked,
     )
-    return {
-        **outcome.to_json(),
-        "top5": ranked,
-        "boxes": {str(c): _box_json(loc) for c, loc in found.items()},
-        "seconds": {"localize": localize_seconds},
-    }
+    record = {**outcome.to_json(), "top5": ranked, **record}
+    if localized:
+        record["boxes"] = {str(c): _box_json(loc) for c, loc in found.items()}
+    return record
 
 
 def _box_json(found: Any) -> list[int] | str:
     """[x0, y0, x1, y1] (inclusive pixels), or the reason there is no box."""
     box = found.box
     return [box.x0, box.y0, box.x1, box.y1] if box is not None else f"no box: {found.reason}"
-
-
-class ScoredRecords:
-    """A results file's records over ``image_ids``, per method, read once for the summary
-    and the paired comparisons (latest record per image wins)."""
-
-    def __init__(self, results: ResultsFile, image_ids: Sequence[str], methods: Sequence[str]):
-        wanted = set(image_ids)
-        self.records: dict[str, list[dict[str, Any]]] = {m: [] for m in methods}
-        self.failed: dict[str, set[str]] = {m: set() for m in methods}  # unreadable images
-        for record in results.records():
-            method = record["method"]
-            if method not in self.records or record["image_id"] not in wanted:
-                continue
-            if "error" in record:
-                self.failed[method].add(record["image_id"])
-            else:
-                self.records[method].append(record)
-        self.metrics = {
-            m: MetricsAccumulator.from_json_lines(records) for m, records in self.records.items()
-        }
-
-
-def summarise(scored: ScoredRecords) -> dict[str, dict[str, Any]]:
-    """Per method, the metrics over the scored images."""
-    summaries = {}
-    for method, records in scored.records.items():
-        summary = scored.metrics[method].summary()
-        unreadable = scored.failed[method] - {r["image_id"] for r in records}
-        if unreadable:
-            summary["failed"] = len(unreadable)
-        summary["seconds_per_image"] = _mean_seconds(records)
-        summaries[method] = summary
-    return summaries
-
-
-def compare_with_reference(scored: ScoredRecords, reference: str) -> list[PairedComparison]:
-    """``reference`` against each other method, image by image (empty if not evaluated)."""
-    if reference not in scored.metrics or len(scored.metrics) < 2:
-        return []
-    outcomes = {m: metrics.outcomes for m, metrics in scored.metrics.items()}
-    return paired_comparisons(outcomes, reference)
-
-
-def _mean_seconds(records: list[dict[str, Any]]) -> dict[str, float] | None:
-    """Mean saliency and localization seconds per image, None without records."""
-    if not records:
-        return None
-    parts = ("saliency", "localize")
-    return {p: float(np.mean([r.get("seconds", {}).get(p, 0.0) for r in records])) for p in parts}

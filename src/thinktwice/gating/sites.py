@@ -165,9 +165,7 @@ def _function_name(func) -> str:
     return f"{prefix}.{func.__name__}"
 
 
-def survey_sites(
-    model: nn.Module, example: torch.Tensor, placement: str = "outputs"
-) -> SiteSurvey:
+def survey_sites(model: nn.Module, example: torch.Tensor, placement: str = "outputs") -> SiteSurvey:
     """Gate sites in execution order, from one forward of ``example[:1]`` in eval mode
     (the model's flags and buffers are left as they were).
 

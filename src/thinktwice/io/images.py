@@ -29,7 +29,6 @@ Conversions to RGB (see :func:`to_rgb`):
 
 from __future__ import annotations
 
-import os
 import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -38,6 +37,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from thinktwice.errors import ImageError
+from thinktwice.io.files import PathLike
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -51,7 +51,6 @@ __all__ = [
 #: Default decompression-bomb limit: 64 megapixels (e.g. 8000 x 8000).
 DEFAULT_MAX_PIXELS = 64_000_000
 
-PathLike = str | os.PathLike[str]
 
 _SIXTEEN_BIT_MODES = {"I;16", "I;16L", "I;16B", "I;16N"}
 _ALPHA_MODES = {"RGBA", "RGBa", "LA", "La", "PA"}

@@ -9,9 +9,6 @@ one-line message naming the path, which a command-line tool can print as is.
 
 from __future__ import annotations
 
-import os
-import secrets
-from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
@@ -19,9 +16,9 @@ import numpy as np
 from matplotlib.figure import Figure
 from PIL import Image
 
-__all__ = ["atomic_write", "save_figure", "save_png"]
+from thinktwice.io.files import PathLike, atomic_write
 
-PathLike = str | os.PathLike[str]
+__all__ = ["atomic_write", "save_figure", "save_png"]
 
 
 def save_png(array: np.ndarray, path: PathLike) -> Path:
@@ -45,37 +42,3 @@ def save_figure(figure: Figure, path: PathLike, *, dpi: float = 150) -> Path:
         figure.savefig(handle, format=file_format, dpi=dpi, facecolor="white")
 
     return atomic_write(target, write)
-
-
-def atomic_write(path: PathLike, write: Callable[[BinaryIO], None]) -> Path:
-    """Call ``write`` on a temporary file next to ``path``, then rename it to ``path``."""
-    target = Path(path)
-    folder = target.parent
-    if not folder.is_dir():
-        raise OSError(f"cannot write {target}: the folder {folder} does not exist")
-    if target.is_dir():
-        raise OSError(f"cannot write {target}: it is a directory")
-    temporary = folder / f".{target.name}.{secrets.token_hex(6)}.tmp"
-    try:
-        # os.open with mode 0o666 lets the umask decide the final permissions, as open() would.
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    except OSError as exc:
-        raise OSError(f"cannot write {target}: {_reason(exc, folder)}") from exc
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, target)
-    except BaseException as exc:
-        temporary.unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise OSError(f"cannot write {target}: {_reason(exc, folder)}") from exc
-        raise
-    return target
-
-
-def _reason(exc: OSError, folder: Path) -> str:
-    if isinstance(exc, PermissionError):
-        return f"permission denied (the folder {folder} is not writable)"
-    return exc.strerror or str(exc) or type(exc).__name__

@@ -1,4 +1,4 @@
-"""``thinktwice eval``: localization error, classification error and pointing game on a dataset.
+"""``thinktwice eval``: localization, classification, pointing game and faithfulness on a dataset.
 
 Runs under plain ``thinktwice eval ...`` or ``torchrun --nproc_per_node=N
 -m thinktwice.cli.main eval ...`` (images sharded across the ranks).
@@ -7,21 +7,86 @@ Runs under plain ``thinktwice eval ...`` or ``torchrun --nproc_per_node=N
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
+from pathlib import Path
+from typing import Any
 
-from thinktwice.cli.common import add_device_argument, add_feedback_arguments, feedback_options
-from thinktwice.errors import ThinkTwiceError
-from thinktwice.options import BOX_METHODS, DEFAULT_MODEL
+from thinktwice.cli.common import (
+    PROGRAM,
+    add_device_argument,
+    add_feedback_arguments,
+    feedback_options,
+)
+from thinktwice.errors import OptionError
+from thinktwice.options import (
+    BOX_METHODS,
+    DEFAULT_MAX_SIDE,
+    DEFAULT_MODEL,
+    IMAGENET_VAL_1000,
+    TINY_IMAGENET_NAMES,
+)
+from thinktwice.options import DEFAULT_EVAL_METRICS as DEFAULT_METRICS
+from thinktwice.options import DEFAULT_METRIC_STEPS as DEFAULT_STEPS
+from thinktwice.options import EVAL_METRICS as METRICS
 from thinktwice.options import METHOD_NAMES as METHODS
 
 NAME = "eval"
-HELP = "localization / classification error and pointing game of methods on a dataset"
+HELP = "localization / classification error, pointing game and faithfulness of methods on a dataset"
+
+EPILOG = """\
+datasets and formats (README, "Datasets and formats", has the details)
+
+  imagenet-val-1000   1,000 ILSVRC-2012 val photos (227x227) with their boxes; splits dev, test
+  tiny-imagenet       the Tiny ImageNet validation set (64x64 photos); splits dev, test
+                      (named sets are read from $THINKTWICE_DATASETS, default ../shared/datasets)
+
+  FILE.json           box manifest. Boxes [x0, y0, x1, y1] in pixels of the photo, far edges
+                      EXCLUSIVE (x1 = x0 + width). Classes: ImageNet-1k indices or synset ids.
+      {"images": [{"file": "cat_dog.jpg", "width": 500, "height": 313,
+                   "objects": [{"name": "kitten", "classes": [281, "n02123159"],
+                                "box": [80, 70, 245, 305], "difficult": false}]}]}
+
+  DIR with Annotations/*.xml and images/*.JPEG (or Annotations/CLS-LOC/val + Data/CLS-LOC/val)
+                      ILSVRC validation XML. Corners 0-based INCLUSIVE (a far edge equal to
+                      the size is clipped). Classes: synset ids. Optional DIR/<split>.txt files
+                      (one image id per line, e.g. dev.txt, test.txt) define the splits.
+      <annotation><filename>ILSVRC2012_val_00000001</filename>
+        <size><width>500</width><height>375</height></size>
+        <object><name>n01751748</name><difficult>0</difficult><bndbox><xmin>111</xmin>
+          <ymin>108</ymin><xmax>310</xmax><ymax>238</ymax></bndbox></object></annotation>
+
+  DIR with Annotations/*.xml and JPEGImages/*.jpg [+ ImageSets/Main/<split>.txt]
+                      PASCAL VOC. Corners 1-based INCLUSIVE (as the VOC devkit). Classes: VOC
+                      names, which count only through --class-map.
+      <annotation><size><width>353</width><height>500</height></size>
+        <object><name>dog</name><difficult>0</difficult><bndbox><xmin>48</xmin>
+          <ymin>240</ymin><xmax>195</xmax><ymax>371</ymax></bndbox></object></annotation>
+      --class-map map.json:  {"dog": [151, 152, 153], "cat": [281, 282, 283, 284, 285]}
+
+  DIR with val_annotations.txt and images/val_N.JPEG
+                      Tiny ImageNet val. One line per photo, tab-separated: file, synset id,
+                      x0, y0, x1, y1 -- 0-based INCLUSIVE corners of the 64x64 photo.
+                      Splits: dev (N < 5000), test (N >= 5000).
+      val_0.JPEG  n03444034  0  32  44  62
+
+Every sample's recorded size (XML <size>, manifest width/height, 64x64 for Tiny ImageNet)
+is checked against the decoded photo: a photo of another size is reported as one error
+line and not scored, unless --rescale-boxes scales its boxes to the photo. An unknown
+synset or a box outside the photo is one error line naming the file and the box.
+
+metrics: loc (GrabCut or threshold boxes: localization errors), pointing (TorchRay's pointing
+game, all / EBP-difficult / small-object trials), deletion and insertion (RISE's AUC of the
+class's softmax probability; docs/metrics.md). Classification errors are always measured."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = EPILOG
     parser.add_argument(
         "dataset",
-        help="'tiny-imagenet', a boxes.json manifest, a VOC or ILSVRC-val folder",
+        help="imagenet-val-1000, tiny-imagenet, a box manifest (.json), a VOC or ILSVRC folder",
     )
     parser.add_argument(
         "--methods",
@@ -29,12 +94,44 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"comma-separated methods (default: {','.join(METHODS)})",
     )
     parser.add_argument("--out", required=True, help="folder for results.jsonl and the summary")
-    parser.add_argument("--split", help="dev or test, where the data defines splits")
+    parser.add_argument("--split", help="a split the data defines (dev, test, ...)")
     parser.add_argument("--limit", type=int, help="only the first N images")
-    parser.add_argument("--model", default=DEFAULT_MODEL, help="model zoo name")
-    parser.add_argument("--weights", help="weights file (needed for vgg16, alexnet, googlenet; squeezenet1_0 takes compressed_SqueezeNet.net or a .pth)")
-    parser.add_argument("--batch-size", type=int, default=16, help="images per batch")
-    parser.add_argument("--box", choices=BOX_METHODS, default="grabcut", help="box rule")
+    parser.add_argument("--model", default=DEFAULT_MODEL, help=f"model zoo name (default: "
+                        f"{DEFAULT_MODEL})")  # fmt: skip
+    parser.add_argument("--weights", help="weights file (needed for vgg16, alexnet, googlenet; "
+                        "squeezenet1_0 takes compressed_SqueezeNet.net or a .pth)")  # fmt: skip
+    parser.add_argument("--batch-size", type=int, default=16, help="images per batch (default: 16)")
+    parser.add_argument("--box", choices=BOX_METHODS, default="grabcut", help="box rule "
+                        "(default: grabcut)")  # fmt: skip
+    parser.add_argument(
+        "--max-side",
+        type=_max_side,
+        default=DEFAULT_MAX_SIDE,
+        metavar="N|none",
+        help="run GrabCut on a copy of the photo at most N px on its long side and scale the "
+        f"box back; 'none': the full photo (default: {DEFAULT_MAX_SIDE})",
+    )
+    parser.add_argument(
+        "--metrics",
+        default=",".join(DEFAULT_METRICS),
+        help=f"comma-separated, from {','.join(METRICS)} (default: {','.join(DEFAULT_METRICS)})",
+    )
+    parser.add_argument(
+        "--metric-steps",
+        type=int,
+        default=DEFAULT_STEPS,
+        help=f"steps of the deletion/insertion curves (default: {DEFAULT_STEPS}; RISE: 224)",
+    )
+    parser.add_argument(
+        "--rescale-boxes",
+        action="store_true",
+        help="scale the boxes of an annotation made for another photo size to the photo "
+        "(default: report such samples as errors)",
+    )
+    parser.add_argument(
+        "--class-map",
+        help="JSON file mapping dataset class names (VOC) to lists of ImageNet indices",
+    )
     parser.add_argument("--threads", type=int, help="torch threads per process")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     add_device_argument(parser)
@@ -44,41 +141,90 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from thinktwice.evaluation.datasets import open_dataset
     from thinktwice.evaluation.distributed import torchrun_shard
-    from thinktwice.evaluation.report import markdown_summary
+    from thinktwice.evaluation.report import SUMMARY_NAME, TABLE_NAME, markdown_summary
+    from thinktwice.evaluation.results import RESULTS_NAME
     from thinktwice.evaluation.runner import EvalSettings, evaluate
     from thinktwice.models.zoo import load_model
 
-    methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
-    if args.limit is not None and args.limit < 1:
-        raise ThinkTwiceError(f"--limit must be at least 1, got {args.limit}")
-    if args.batch_size < 1:
-        raise ThinkTwiceError(f"--batch-size must be at least 1, got {args.batch_size}")
-    dataset = open_dataset(args.dataset, split=args.split)
-    model = load_model(args.model, weights=args.weights, device=args.device)
-    options = feedback_options(args)
+    class_map = _read_class_map(args.class_map)
     settings = EvalSettings(
-        methods=methods,
+        methods=tuple(dict.fromkeys(_split_list(args.methods))),
         model=args.model,
-        dataset=str(args.dataset),
+        dataset=dataset_label(args.dataset),
         split=args.split,
         weights=args.weights,
         box=args.box,
-        method_options={"feedback": options},
+        method_options={"feedback": feedback_options(args)},
         batch_size=args.batch_size,
         limit=args.limit,
+        max_side=args.max_side,
+        metrics=tuple(dict.fromkeys(_split_list(args.metrics))),
+        metric_steps=args.metric_steps,
+        rescale_boxes=args.rescale_boxes,
+        class_map=class_map,
     )
+    settings.validate()
+    dataset = open_dataset(
+        args.dataset, split=args.split, class_map=class_map, rescale_boxes=args.rescale_boxes
+    )
+    model = load_model(args.model, weights=args.weights, device=args.device)
     with torchrun_shard(args.threads) as shard:
         summaries = evaluate(
-            model, dataset, args.out, settings, shard=shard, progress=not args.quiet
-        )
+            model, dataset, args.out, settings, shard=shard, progress=not args.quiet,
+            report=_warn,
+        )  # fmt: skip
     if summaries is not None:
+        print(markdown_summary(summaries, f"{args.model} on {settings.dataset}"
+                               + (f" ({args.split})" if args.split else "")))  # fmt: skip
+        out = Path(args.out)
         print(
-            markdown_summary(
-                summaries,
-                f"{args.model} on {dataset.name}" + (f" ({args.split})" if args.split else ""),
-            )
-        )
-        print(
-            f"results: {args.out}/results.jsonl, summary: {args.out}/summary.json", file=sys.stderr
+            f"results: {out / RESULTS_NAME}, summary: {out / SUMMARY_NAME}, {out / TABLE_NAME}",
+            file=sys.stderr,
         )
     return 0
+
+
+def dataset_label(spec: str) -> str:
+    """How run.json and the summary name the dataset: a name as it is, a path relative to the
+    working directory (so a run folder says the same on every machine)."""
+    text = str(spec).strip()
+    if text.lower() in (*TINY_IMAGENET_NAMES, IMAGENET_VAL_1000):
+        return text.lower()
+    return os.path.relpath(os.path.abspath(os.path.expanduser(text)))
+
+
+def _max_side(text: str) -> int | None:
+    if text.strip().lower() in ("none", "0", "full"):
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        message = f"expected a number of pixels or 'none', got {text!r}"
+        raise argparse.ArgumentTypeError(message) from None
+
+
+def _split_list(text: str) -> list[str]:
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+def _read_class_map(path: str | None) -> dict[str, list[int]] | None:
+    if path is None:
+        return None
+    try:
+        data: Any = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise OptionError(f"--class-map {path}: unreadable ({error})") from error
+    if not isinstance(data, dict) or not all(
+        isinstance(v, list) and all(isinstance(i, int) and not isinstance(i, bool) for i in v)
+        for v in data.values()
+    ):
+        raise OptionError(
+            f"--class-map {path}: expected an object of class name -> list of ImageNet indices"
+        )
+    return data
+
+
+def _warn(line: str) -> None:
+    from tqdm.auto import tqdm
+
+    tqdm.write(f"{PROGRAM}: warning: {line}", file=sys.stderr)

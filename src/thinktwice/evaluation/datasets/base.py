@@ -10,10 +10,13 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from PIL import Image
+
 from thinktwice.errors import DatasetError
+from thinktwice.io.images import load_image
 from thinktwice.localization.boxes import Box
 from thinktwice.models.classes import imagenet_classes
 
@@ -36,13 +39,19 @@ class GroundTruth:
 
 @dataclass(frozen=True)
 class Sample:
-    """One image with its ground-truth objects."""
+    """One image with its ground-truth objects.
+
+    ``width`` x ``height`` is the photo size the annotation was made for (its
+    boxes lie inside it); ``annotation`` says where the annotation came from, for
+    messages (a file, or a file and an entry).
+    """
 
     image_id: str
     path: Path
     width: int
     height: int
     objects: tuple[GroundTruth, ...] = field(default=())
+    annotation: str | None = None
 
     @property
     def classes(self) -> frozenset[int]:
@@ -64,6 +73,7 @@ class Dataset(ABC):
     name: str
     splits: tuple[str, ...] = ()
     split: str | None = None
+    rescale_boxes: bool = False
 
     @abstractmethod
     def __len__(self) -> int: ...
@@ -85,6 +95,17 @@ class Dataset(ABC):
             raise IndexError(f"index {index} out of range for {self.name} ({size} images)")
         return self._load(index % size)
 
+    def with_photo(self, index: int) -> tuple[Sample, Image.Image]:
+        """The sample and its decoded photo, its boxes in the photo's pixels.
+
+        The annotation's recorded size is checked against the photo: a photo of
+        another size is an error (DatasetError, one line), or, with
+        ``rescale_boxes``, the boxes are scaled to the photo.
+        """
+        sample = self[index]
+        image = load_image(sample.path)
+        return fit_to_photo(sample, image.width, image.height, self.rescale_boxes), image
+
     def __iter__(self) -> Iterator[Sample]:
         for index in range(len(self)):
             yield self._load(index)
@@ -92,6 +113,30 @@ class Dataset(ABC):
     def __repr__(self) -> str:
         split = f", split={self.split!r}" if self.split is not None else ""
         return f"{type(self).__name__}(name={self.name!r}{split}, images={len(self)})"
+
+
+def fit_to_photo(sample: Sample, width: int, height: int, rescale: bool = False) -> Sample:
+    """``sample`` for a decoded photo of ``width`` x ``height`` pixels.
+
+    Unchanged when the annotation was made for that size; otherwise, with
+    ``rescale``, every box scaled by the size ratio (pixel x covers [x, x + 1),
+    see :meth:`Box.scale`), and without it a DatasetError naming both sizes --
+    boxes drawn for another size would be scored in the wrong coordinates.
+    """
+    if (sample.width, sample.height) == (width, height):
+        return sample
+    where = sample.annotation or sample.image_id
+    if not rescale:
+        raise DatasetError(
+            f"{where}: annotated for a {sample.width}x{sample.height} photo but "
+            f"{sample.path.name} is {width}x{height}; pass --rescale-boxes "
+            "(rescale_boxes=True) to scale its boxes to the photo"
+        )
+    sx, sy = width / sample.width, height / sample.height
+    objects = tuple(
+        replace(obj, box=obj.box.scale(sx, sy).clip(width, height)) for obj in sample.objects
+    )
+    return replace(sample, width=width, height=height, objects=objects)
 
 
 def check_split(split: str | None, splits: tuple[str, ...], name: str) -> None:

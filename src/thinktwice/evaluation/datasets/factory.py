@@ -16,19 +16,13 @@ from thinktwice.evaluation.datasets.ilsvrc import (
 from thinktwice.evaluation.datasets.manifest import ManifestDataset, is_manifest
 from thinktwice.evaluation.datasets.tiny_imagenet import TinyImageNetVal, is_tiny_imagenet
 from thinktwice.evaluation.datasets.voc import VocDataset, is_voc_root
+from thinktwice.options import IMAGENET_VAL_1000, TINY_IMAGENET_NAMES
 
 DATASETS_ENV = "THINKTWICE_DATASETS"
-TINY_IMAGENET_NAMES = ("tiny-imagenet", "tiny-imagenet-val")
-IMAGENET_VAL_1000 = "imagenet-val-1000"
-LAYOUTS = """accepted datasets:
-  imagenet-val-1000             the shared 1,000 ILSVRC-2012 val photos (splits dev, test)
-  tiny-imagenet                 the shared Tiny ImageNet validation set
-  DIR with val_annotations.txt + images/            Tiny ImageNet val
-  FILE.json with an "images" list                   box manifest (boxes.json)
-  DIR with Annotations/ + JPEGImages/ [+ ImageSets/Main/]   PASCAL VOC
-  DIR with Annotations/*.xml + images/*.JPEG        ILSVRC validation
-      (or Annotations/CLS-LOC/val + Data/CLS-LOC/val); ROOT/<split>.txt id lists
-      define splits"""
+LAYOUTS = (
+    "accepted: a name (imagenet-val-1000, tiny-imagenet), a .json box manifest, or a folder "
+    "in Tiny ImageNet, PASCAL VOC or ILSVRC layout (`thinktwice eval --help` shows each)"
+)
 
 
 def default_datasets_dir() -> Path:
@@ -44,24 +38,30 @@ def open_dataset(
     spec: str | Path,
     split: str | None = None,
     class_map: Mapping[str, Iterable[int]] | None = None,
+    rescale_boxes: bool = False,
 ) -> Dataset:
     """The dataset ``spec`` names or points to, restricted to ``split`` (None: all).
 
     ``class_map`` (VOC name -> ImageNet indices) is used by VOC data only.
+    ``rescale_boxes``: scale a sample's boxes to its photo when the annotation
+    records another size (otherwise that sample is an error; see
+    :meth:`Dataset.with_photo`).
     """
     text = str(spec).strip()
     if text.lower() in TINY_IMAGENET_NAMES:
-        return TinyImageNetVal(default_datasets_dir() / "tiny-imagenet-val", split=split)
+        return TinyImageNetVal(
+            default_datasets_dir() / "tiny-imagenet-val", split=split, rescale_boxes=rescale_boxes
+        )
     if text.lower() == IMAGENET_VAL_1000:
-        return _open_folder(_named_folder(IMAGENET_VAL_1000), split, class_map)
+        return _open_folder(_named_folder(IMAGENET_VAL_1000), split, class_map, rescale_boxes)
     path = Path(text).expanduser()
     if not path.exists():
-        raise DatasetError(f"dataset not found: {path} is neither a name nor a path\n{LAYOUTS}")
+        raise DatasetError(f"dataset not found: {path} is neither a name nor a path; {LAYOUTS}")
     if path.is_file():
         if is_manifest(path):
-            return ManifestDataset(path, split=split)
-        raise DatasetError(f"{path} is a file but not a .json box manifest\n{LAYOUTS}")
-    return _open_folder(path, split, class_map)
+            return ManifestDataset(path, split=split, rescale_boxes=rescale_boxes)
+        raise DatasetError(f"{path} is a file but not a .json box manifest; {LAYOUTS}")
+    return _open_folder(path, split, class_map, rescale_boxes)
 
 
 def _named_folder(name: str) -> Path:
@@ -76,13 +76,16 @@ def _named_folder(name: str) -> Path:
 
 
 def _open_folder(
-    path: Path, split: str | None, class_map: Mapping[str, Iterable[int]] | None
+    path: Path,
+    split: str | None,
+    class_map: Mapping[str, Iterable[int]] | None,
+    rescale_boxes: bool = False,
 ) -> Dataset:
     if is_tiny_imagenet(path):
-        return TinyImageNetVal(path, split=split)
+        return TinyImageNetVal(path, split=split, rescale_boxes=rescale_boxes)
     voc_root = _voc_root(path)
     if voc_root is not None:
-        return VocDataset(voc_root, split=split, class_map=class_map)
+        return VocDataset(voc_root, split=split, class_map=class_map, rescale_boxes=rescale_boxes)
     ilsvrc = find_ilsvrc_dirs(path)
     if ilsvrc is not None:
         return IlsvrcDataset(
@@ -90,8 +93,9 @@ def _open_folder(
             split=split,
             name=path.name or "ilsvrc-val",
             split_lists=find_split_lists(path),
+            rescale_boxes=rescale_boxes,
         )
-    raise DatasetError(f"unrecognised dataset layout in {path}\n{LAYOUTS}")
+    raise DatasetError(f"unrecognised dataset layout in {path}; {LAYOUTS}")
 
 
 def _voc_root(path: Path) -> Path | None:

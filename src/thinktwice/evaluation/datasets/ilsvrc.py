@@ -96,7 +96,9 @@ class IlsvrcDataset(Dataset):
         synsets: Mapping[str, int] | None = None,
         name: str = "ilsvrc-val",
         split_lists: Mapping[str, Path] | None = None,
+        rescale_boxes: bool = False,
     ):
+        self.rescale_boxes = rescale_boxes
         self.annotations_dir = Path(annotations_dir)
         self.images_dir = Path(images_dir)
         self.name = name
@@ -143,11 +145,13 @@ class IlsvrcDataset(Dataset):
             self._object(obj, raw.width, raw.height, f"{path}: object {i + 1} ({obj.name})")
             for i, obj in enumerate(raw.objects)
         )
-        return Sample(path.stem, image, raw.width, raw.height, objects)
+        return Sample(path.stem, image, raw.width, raw.height, objects, annotation=str(path))
 
     def _object(self, obj: RawObject, width: int, height: int, where: str) -> GroundTruth:
         if obj.name not in self._synsets:
-            raise DatasetError(f"{where}: synset {obj.name!r} is not an ImageNet-1k class")
+            raise DatasetError(
+                f"{where}: box {list(obj.coords)}: synset {obj.name!r} is not an ImageNet-1k class"
+            )
         xmin, ymin, xmax, ymax = obj.coords
         # A far edge one past the last pixel is tolerated (clipped), nothing beyond it.
         xmax = width - 1 if xmax == width else xmax

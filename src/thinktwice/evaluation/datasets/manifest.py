@@ -8,8 +8,11 @@ Format::
                       "box": [80, 70, 245, 305]}, ...]},
         ...]}
 
-``file`` is relative to the manifest's folder; ``classes`` are the ImageNet-1k
-indices accepted for the object; ``name`` is optional; ``difficult`` optional.
+``file`` is relative to the manifest's folder; ``width``/``height`` the size of
+the photo the boxes were drawn on (checked against the decoded photo when it is
+read); ``classes`` the classes accepted for the object, each an ImageNet-1k
+index (``285``) or a WordNet synset id (``"n02124075"``); ``name`` is optional
+(shown, not used for scoring); ``difficult`` optional (default false).
 
 Box convention: the boxes were drawn by hand and their far edges reach the
 image size (``x1 = 640`` on a 640-pixel-wide image), so ``x1``/``y1`` are read
@@ -26,7 +29,13 @@ from pathlib import Path
 from typing import Any
 
 from thinktwice.errors import DatasetError
-from thinktwice.evaluation.datasets.base import Dataset, GroundTruth, Sample, check_split
+from thinktwice.evaluation.datasets.base import (
+    Dataset,
+    GroundTruth,
+    Sample,
+    check_split,
+    imagenet_synsets,
+)
 from thinktwice.localization.boxes import Box
 
 NUM_CLASSES = 1000
@@ -48,7 +57,9 @@ class ManifestDataset(Dataset):
         split: str | None = None,
         name: str | None = None,
         num_classes: int = NUM_CLASSES,
+        rescale_boxes: bool = False,
     ):
+        self.rescale_boxes = rescale_boxes
         self.path = Path(path)
         self.name = name or f"{self.path.parent.name}/{self.path.name}"
         check_split(split, self.splits, self.name)
@@ -109,19 +120,26 @@ def _parse_image(path: Path, entry: Any, index: int, num_classes: int) -> Sample
         width=width,
         height=height,
         objects=parsed,
+        annotation=where,
     )
 
 
 def _parse_object(obj: Any, where: str, width: int, height: int, num_classes: int) -> GroundTruth:
     if not isinstance(obj, Mapping):
         raise DatasetError(f"{where} is not an object")
-    classes = obj.get("classes")
-    if not isinstance(classes, list) or not all(_is_int(c) for c in classes):
-        raise DatasetError(f"{where}: 'classes' must be a list of class indices")
-    bad = [c for c in classes if not 0 <= c < num_classes]
+    raw_classes = obj.get("classes")
+    if not isinstance(raw_classes, list) or not all(
+        _is_int(c) or isinstance(c, str) for c in raw_classes
+    ):
+        raise DatasetError(
+            f"{where}: 'classes' must be a list of class indices or synset ids (\"n02124075\")"
+        )
+    box = _exclusive_box(obj.get("box"), where, width, height)
+    where = f"{where} box {obj.get('box')}"
+    bad = [c for c in raw_classes if _is_int(c) and not 0 <= c < num_classes]
     if bad:
         raise DatasetError(f"{where}: class indices {bad} outside 0..{num_classes - 1}")
-    box = _exclusive_box(obj.get("box"), where, width, height)
+    classes = [c if _is_int(c) else _synset_class(c, where) for c in raw_classes]
     name = obj.get("name")
     return GroundTruth(
         classes=frozenset(classes),
@@ -129,6 +147,13 @@ def _parse_object(obj: Any, where: str, width: int, height: int, num_classes: in
         difficult=bool(obj.get("difficult", False)),
         names=(name,) if isinstance(name, str) else (),
     )
+
+
+def _synset_class(wnid: str, where: str) -> int:
+    synsets = imagenet_synsets()
+    if wnid not in synsets:
+        raise DatasetError(f"{where}: synset {wnid!r} is not an ImageNet-1k class")
+    return synsets[wnid]
 
 
 def _exclusive_box(raw: Any, where: str, width: int, height: int) -> Box:

@@ -60,7 +60,9 @@ class TinyImageNetVal(Dataset):
         split: str | None = None,
         synsets: Mapping[str, int] | None = None,
         name: str = "tiny-imagenet-val",
+        rescale_boxes: bool = False,
     ):
+        self.rescale_boxes = rescale_boxes
         self.root = Path(root)
         self.name = name
         check_split(split, self.splits, name)
@@ -121,10 +123,13 @@ def _parse_line(
     match = _FILE_NAME.fullmatch(file_name)
     if match is None:
         raise DatasetError(f"{where}: file name {file_name!r} is not of the form val_N.JPEG")
-    if wnid not in synsets:
-        raise DatasetError(f"{where}: synset {wnid!r} of {file_name} is not an ImageNet-1k class")
     values = zip(fields[2:], _COORDS, strict=True)
     x0, y0, x1, y1 = (parse_int(text, where, what) for text, what in values)
+    if wnid not in synsets:
+        raise DatasetError(
+            f"{where}: {file_name} box {[x0, y0, x1, y1]}: synset {wnid!r} is not an "
+            "ImageNet-1k class"
+        )
     box = inclusive_box((x0, y0, x1, y1), IMAGE_SIZE, IMAGE_SIZE, where)
     obj = GroundTruth(classes=frozenset({synsets[wnid]}), box=box, names=(wnid,))
     sample = Sample(
@@ -133,5 +138,6 @@ def _parse_line(
         width=IMAGE_SIZE,
         height=IMAGE_SIZE,
         objects=(obj,),
+        annotation=where,
     )
     return int(match.group(1)), sample

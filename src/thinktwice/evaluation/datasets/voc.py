@@ -65,7 +65,9 @@ class VocDataset(Dataset):
         split: str | None = None,
         class_map: Mapping[str, Iterable[int]] | None = None,
         name: str | None = None,
+        rescale_boxes: bool = False,
     ):
+        self.rescale_boxes = rescale_boxes
         self.root = Path(root)
         self.name = name or self.root.name
         if not self.root.is_dir():
@@ -98,7 +100,7 @@ class VocDataset(Dataset):
             self._object(obj, raw.width, raw.height, f"{path}: object {i + 1} ({obj.name})")
             for i, obj in enumerate(raw.objects)
         )
-        return Sample(image_id, image, raw.width, raw.height, objects)
+        return Sample(image_id, image, raw.width, raw.height, objects, annotation=str(path))
 
     def _object(self, obj: RawObject, width: int, height: int, where: str) -> GroundTruth:
         xmin, ymin, xmax, ymax = (v - 1 for v in obj.coords)  # 1-based -> 0-based

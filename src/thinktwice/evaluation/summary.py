@@ -1,0 +1,84 @@
+"""From a results file to the summary: per-method metrics and the paired comparisons.
+
+The results file is read once (:class:`ScoredRecords`); :func:`summarise` gives
+each method's metrics, :func:`compare_with_reference` the image-by-image
+comparisons of a reference method (feedback) with every other method: McNemar
+on localization, Wilcoxon signed-rank on the faithfulness AUCs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from thinktwice.evaluation.metrics import MetricsAccumulator
+from thinktwice.evaluation.paired import (
+    PairedComparison,
+    PairedScores,
+    paired_comparisons,
+    paired_score_comparisons,
+)
+from thinktwice.evaluation.results import ResultsFile
+
+TIMED_PARTS = ("saliency", "localize", "faithfulness")
+
+
+class ScoredRecords:
+    """A results file's records over ``image_ids``, per method, read once for the summary
+    and the paired comparisons (latest record per image wins)."""
+
+    def __init__(self, results: ResultsFile, image_ids: Sequence[str], methods: Sequence[str]):
+        wanted = set(image_ids)
+        self.records: dict[str, list[dict[str, Any]]] = {m: [] for m in methods}
+        self.failed: dict[str, set[str]] = {m: set() for m in methods}  # unreadable images
+        for record in results.records():
+            method = record["method"]
+            if method not in self.records or record["image_id"] not in wanted:
+                continue
+            if "error" in record:
+                self.failed[method].add(record["image_id"])
+            else:
+                self.records[method].append(record)
+        self.metrics = {
+            m: MetricsAccumulator.from_json_lines(records) for m, records in self.records.items()
+        }
+
+
+def summarise(scored: ScoredRecords) -> dict[str, dict[str, Any]]:
+    """Per method, the metrics over the scored images."""
+    summaries = {}
+    for method, records in scored.records.items():
+        summary = scored.metrics[method].summary()
+        unreadable = scored.failed[method] - {r["image_id"] for r in records}
+        if unreadable:
+            summary["failed"] = len(unreadable)
+        summary["seconds_per_image"] = _mean_seconds(records)
+        summaries[method] = summary
+    return summaries
+
+
+def compare_with_reference(scored: ScoredRecords, reference: str) -> list[PairedComparison]:
+    """``reference`` against each other method on localization, image by image (McNemar;
+    empty if the reference was not evaluated)."""
+    if reference not in scored.metrics or len(scored.metrics) < 2:
+        return []
+    outcomes = {m: metrics.outcomes for m, metrics in scored.metrics.items()}
+    return paired_comparisons(outcomes, reference)
+
+
+def compare_scores_with_reference(scored: ScoredRecords, reference: str) -> list[PairedScores]:
+    """``reference`` against each other method on the faithfulness AUCs (Wilcoxon)."""
+    if reference not in scored.metrics or len(scored.metrics) < 2:
+        return []
+    outcomes = {m: metrics.outcomes for m, metrics in scored.metrics.items()}
+    return paired_score_comparisons(outcomes, reference)
+
+
+def _mean_seconds(records: list[dict[str, Any]]) -> dict[str, float] | None:
+    """Mean seconds per image of each timed part, None without records."""
+    if not records:
+        return None
+    parts = [p for p in TIMED_PARTS if any(p in r.get("seconds", {}) for r in records)]
+    return {p: float(np.mean([r.get("seconds", {}).get(p, 0.0) for r in records])) for p in parts}
