@@ -22,6 +22,7 @@ COMMANDS = (
     "feedback_trace",
     "demo",
     "eval",
+    "report",
 )
 
 

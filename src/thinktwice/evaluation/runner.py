@@ -27,6 +27,7 @@ from thinktwice.attribution import METHODS
 from thinktwice.errors import ThinkTwiceError
 from thinktwice.evaluation.datasets.base import Dataset, Sample
 from thinktwice.evaluation.distributed import Shard
+from thinktwice.evaluation.maps_store import MapsStore
 from thinktwice.evaluation.metrics import (
     MetricsAccumulator,
     ebp_difficult,
@@ -246,6 +247,7 @@ def _run_method(
         own = dict(zip(needed, maps[cursor : cursor + len(needed)], strict=True))
         cursor += len(needed)
         record = _score_image(item, ranked[row], own, representatives, settings.box)
+        MapsStore(results.path.parent).record(method, item.sample, item.photo, own, representatives)
         record["seconds"]["saliency"] = saliency_seconds * len(needed)
         record["finished_at"] = time.time()
         results.append({"method": method, **record})

@@ -14,6 +14,7 @@ from thinktwice.cli.common import add_feedback_arguments, feedback_options
 from thinktwice.errors import ThinkTwiceError
 from thinktwice.evaluation.datasets import open_dataset
 from thinktwice.evaluation.distributed import torchrun_shard
+from thinktwice.evaluation.html_report import write_html_report
 from thinktwice.evaluation.report import markdown_summary
 from thinktwice.evaluation.runner import EvalSettings, evaluate
 from thinktwice.localization import BOX_METHODS
@@ -79,4 +80,5 @@ def run(args: argparse.Namespace) -> int:
         print(
             f"results: {args.out}/results.jsonl, summary: {args.out}/summary.json", file=sys.stderr
         )
+        print(f"report: {write_html_report(args.out)}", file=sys.stderr)
     return 0
