@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,16 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SHARED = PROJECT_ROOT.parent / "shared"
 SHARED_IMAGES = SHARED / "images"
 TINY_IMAGENET = SHARED / "datasets" / "tiny-imagenet-val"
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Tests marked slow run only with RUN_SLOW=1 (`make test-all`)."""
+    if os.environ.get("RUN_SLOW") == "1":
+        return
+    skip = pytest.mark.skip(reason="slow test: run with RUN_SLOW=1 (make test-all)")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
 
 
 def require_shared(path: Path = SHARED) -> Path:

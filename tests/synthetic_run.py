@@ -41,8 +41,16 @@ def make_synthetic_run(
     rng = np.random.default_rng(seed)
     out.mkdir(parents=True, exist_ok=True)
     (out / "run.json").write_text(
-        json.dumps({"dataset": "synthetic", "split": "dev", "model": "efficientnet_lite0",
-                    "weights": None, "box": "grabcut", "method_options": {}})  # fmt: skip
+        json.dumps(
+            {
+                "dataset": "synthetic",
+                "split": "dev",
+                "model": "efficientnet_lite0",
+                "weights": None,
+                "box": "grabcut",
+                "method_options": {},
+            }
+        )
     )
     pool = rng.choice(1000, size=classes, replace=False)
     store = MapsStore(out)

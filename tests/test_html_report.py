@@ -122,6 +122,7 @@ def test_map_side_shrinks_to_fit_the_budget():
 
 def _broken_runs(root: Path, synthetic: Path) -> dict[str, tuple[Path, str]]:
     """Folders that are not usable runs, each with a word its error must contain."""
+
     def copy_of(name: str) -> Path:
         folder = root / name
         folder.mkdir()
@@ -162,4 +163,3 @@ def test_folders_that_are_not_runs_give_one_clear_line(capsys, synthetic, tmp_pa
         assert err.startswith("thinktwice: error: ") and err.count("\n") == 1, (name, err)
         assert word in err, (name, err)
         assert "Traceback" not in err and out == ""
-

@@ -45,9 +45,7 @@ def render_page(page: Mapping[str, Any]) -> str:
     )
 
 
-def summary_table(
-    summaries: Mapping[str, Mapping[str, Any]], columns: Mapping[str, str]
-) -> str:
+def summary_table(summaries: Mapping[str, Mapping[str, Any]], columns: Mapping[str, str]) -> str:
     """One row per method; the best value of each column in bold."""
     keys = list(columns)
     best = {k: _best(summaries, k) for k in keys}
