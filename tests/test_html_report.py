@@ -8,6 +8,7 @@ import re
 from contextlib import nullcontext
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from thinktwice.cli.main import main
@@ -163,3 +164,43 @@ def test_folders_that_are_not_runs_give_one_clear_line(capsys, synthetic, tmp_pa
         assert err.startswith("thinktwice: error: ") and err.count("\n") == 1, (name, err)
         assert word in err, (name, err)
         assert "Traceback" not in err and out == ""
+
+
+def test_each_ground_truth_label_gets_its_own_box_and_map(tmp_path):
+    """Two labels (a cat accepted as 281 or 282, a dog as 207): per label, the representative
+    class's box scored against that label's boxes, or the reason it has none."""
+    from thinktwice.evaluation.datasets.base import GroundTruth, Sample
+    from thinktwice.localization.boxes import Box
+
+    cat, dog = Box(0, 0, 49, 49), Box(50, 50, 99, 99)
+    objects = (
+        GroundTruth(frozenset({281, 282}), cat, names=("cat",)),
+        GroundTruth(frozenset({207}), dog, names=("dog",)),
+    )
+    sample = Sample("two", Path("two.jpg"), 100, 100, objects)
+    (tmp_path / "run.json").write_text('{"dataset": "m", "model": "efficientnet_lite0"}')
+    ranked = [282, 5, 6, 7, 8]  # the cat's label is represented by 282, the dog's by 207
+    MapsStore(tmp_path).record(
+        "gradient",
+        sample,
+        np.zeros((100, 100, 3), np.uint8),
+        {282: np.ones((224, 224)), 207: np.eye(224)},
+        [282, 207],
+    )
+    record = {
+        "image_id": "two", "method": "gradient", "cls_top1": True, "cls_top5": True,
+        "loc_top1": True, "loc_top5": True, "loc_gt": 0.5,
+        "pointing": [{"class_index": 282, "hit": True}, {"class_index": 207, "hit": False}],
+        "top5": ranked, "boxes": {"282": [0, 0, 49, 49], "207": "no box: empty map"},
+    }  # fmt: skip
+    ResultsFile(tmp_path / "results.jsonl").append(record)
+    image = report_data(tmp_path)["images"][0]
+    labels = report_data(tmp_path)["labels"]
+    # a label of several classes takes the dataset's name, a one-class label the ImageNet name
+    assert [labels[i] for i in image["L"]] == ["cat", "golden retriever"]
+    first, second = image["r"]["gradient"]["k"]
+    assert (first["c"], first["iou"], first["pt"]) == (282, 1.0, True)
+    assert (second["c"], second["b"], second["why"], second["pt"]) == (
+        207, None, "no box: empty map", False,
+    )  # fmt: skip
+    assert first["m"] and second["m"] and first["m"] != second["m"]

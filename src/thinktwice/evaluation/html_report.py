@@ -29,7 +29,7 @@ import matplotlib
 import numpy as np
 
 from thinktwice.attribution import METHODS
-from thinktwice.errors import ThinkTwiceError
+from thinktwice.errors import ThinkTwiceError, UnknownClassError
 from thinktwice.evaluation.datasets.base import GroundTruth
 from thinktwice.evaluation.maps_store import MapsStore, StoredImage
 from thinktwice.evaluation.metrics import IOU_THRESHOLD, MetricsAccumulator, gt_labels
@@ -205,21 +205,25 @@ class LabelNames:
     def of(self, label: frozenset[int], objects: Sequence[GroundTruth]) -> int:
         """The number of the label's name (one class: its ImageNet name; else the dataset's)."""
         names = next((o.names for o in objects if o.classes == label and o.names), ())
-        classes = imagenet_classes()
         if len(label) == 1:
-            name = classes.name(next(iter(label)))
+            name = self.class_name(next(iter(label)))
         elif names:
             name = names[0]
         else:
-            name = " / ".join(classes.name(c) for c in sorted(label)[:2]) + " ..."
+            name = " / ".join(self.class_name(c) for c in sorted(label)[:2]) + " ..."
         if name not in self._index:
             self._index[name] = len(self.names)
             self.names.append(name)
         return self._index[name]
 
     def class_name(self, class_index: int) -> str:
+        """The ImageNet name of a class (``class N`` outside ImageNet-1k)."""
         if class_index not in self._classes:
-            self._classes[class_index] = imagenet_classes().name(class_index)
+            try:
+                name = imagenet_classes().name(class_index)
+            except UnknownClassError:
+                name = f"class {class_index}"
+            self._classes[class_index] = name
         return self._classes[class_index]
 
     def class_names_used(self) -> dict[str, str]:
@@ -277,14 +281,18 @@ def _method_entry(
         c = representative(label, ranked)
         raw = record["boxes"].get(str(c))
         box = Box(*raw) if isinstance(raw, list) else None
-        overlap = max((iou(box, o.box) for o in objects if c in o.classes), default=0.0)
+        overlap = (
+            max((iou(box, o.box) for o in objects if c in o.classes), default=0.0)
+            if box is not None
+            else None
+        )
         smap = maps.of(c) if maps is not None else None
         per_label.append(
             {
                 "c": c,
                 "b": box.as_list() if box else None,
                 "why": raw if isinstance(raw, str) else None,
-                "iou": round(overlap, 3) if box else None,
+                "iou": round(overlap, 3) if overlap is not None else None,
                 "pt": trials.get(c),
                 "m": _encode_map(smap, map_side) if smap is not None else None,
             }
