@@ -182,3 +182,42 @@ def test_a_writer_killed_at_any_moment_leaves_no_corrupt_file(tmp_path):
         assert all(s.methods for s in stored)
     # leftovers of killed writes are hidden temporary files, never taken for images
     assert all(p.name.startswith(".") for p in folder.iterdir() if p.suffix != ".maps")
+
+
+def test_eval_killed_and_resumed_ends_with_every_map_stored(tmp_path):
+    """A result line is appended only after its maps are stored, so after SIGKILL every
+    finished line has its maps; the resumed run completes the store, nothing corrupt."""
+    from thinktwice.evaluation.results import ResultsFile
+
+    from .conftest import TINY_IMAGENET, require_shared
+
+    require_shared(TINY_IMAGENET)
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "thinktwice.cli.main", "eval", "tiny-imagenet",
+               "--split", "dev", "--limit", "10", "--methods", "gradcam,gradient",
+               "--batch-size", "1", "--threads", "1", "--quiet", "--out", str(out)]  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    results = out / "results.jsonl"
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and process.poll() is None:
+        if results.exists() and results.read_bytes().count(b"\n") >= 5:
+            break
+        time.sleep(0.02)
+    assert process.poll() is None, process.stderr.read().decode()[-2000:]
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+
+    def check(expected_lines: int | None) -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            stored = {s.image_id: s for s in MapsStore(out)}
+        records = [r for r in ResultsFile(results).records()]
+        assert expected_lines is None or len(records) == expected_lines
+        for record in records:
+            assert record["method"] in stored[record["image_id"]].methods
+
+    check(None)
+    finished = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert finished.returncode == 0, finished.stderr[-2000:]
+    check(20)
+    assert (out / "report.html").exists()
