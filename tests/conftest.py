@@ -59,3 +59,19 @@ def cat_dog(lite0, two_object_photos) -> tuple[torch.Tensor, dict]:
     entry = two_object_photos["images"][0]
     image = load_image(SHARED_IMAGES / entry["file"])
     return lite0.preprocess(image), entry
+
+
+@pytest.fixture(scope="session")
+def eval_run_with_report(tmp_path_factory) -> tuple[Path, str]:
+    """A real `thinktwice eval` run (6 Tiny ImageNet dev images, 3 methods) and its stderr."""
+    import subprocess
+    import sys
+
+    require_shared(TINY_IMAGENET)
+    out = tmp_path_factory.mktemp("report-run") / "run"
+    command = [sys.executable, "-m", "thinktwice.cli.main", "eval", "tiny-imagenet",
+               "--split", "dev", "--limit", "6", "--methods", "gradient,gradcam,feedback",
+               "--batch-size", "3", "--quiet", "--out", str(out)]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return out, done.stderr

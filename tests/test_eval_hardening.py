@@ -159,6 +159,7 @@ def test_invalid_options_do_not_bind_the_folder(tmp_path, options, named):
     refused = subprocess.run(EVAL + [str(manifest), "--out", str(out), "--quiet"] + options,
                              capture_output=True, text=True)  # fmt: skip
     assert refused.returncode == 2
+
     def words(text: str) -> str:  # "--max-iter", "max_iter" and "max iter" name one option
         return text.replace("-", " ").replace("_", " ")
 

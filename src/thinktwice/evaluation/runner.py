@@ -34,6 +34,7 @@ from thinktwice.errors import DatasetError, OptionError, ThinkTwiceError
 from thinktwice.evaluation.datasets.base import Dataset, Sample
 from thinktwice.evaluation.distributed import Shard
 from thinktwice.evaluation.faithfulness import DEFAULT_STEPS, faithfulness
+from thinktwice.evaluation.maps_store import MapsStore
 from thinktwice.evaluation.metrics import evaluate_image, gt_labels
 from thinktwice.evaluation.pointing import play
 from thinktwice.evaluation.report import write_report
@@ -409,6 +410,7 @@ def _run_method(
         own = dict(zip(needed, maps[cursor : cursor + len(needed)], strict=True))
         cursor += len(needed)
         record = _score_image(item, ranked[row], own, representatives, settings, auc)
+        MapsStore(results.path.parent).record(method, item.sample, item.photo, own, representatives)
         record["seconds"]["saliency"] = saliency_seconds * len(needed)
         if auc:
             record["seconds"]["faithfulness"] = auc_seconds * len(representatives)

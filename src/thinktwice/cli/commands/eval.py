@@ -141,6 +141,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from thinktwice.evaluation.datasets import open_dataset
     from thinktwice.evaluation.distributed import torchrun_shard
+    from thinktwice.evaluation.html_report import write_html_report
     from thinktwice.evaluation.report import SUMMARY_NAME, TABLE_NAME, markdown_summary
     from thinktwice.evaluation.results import RESULTS_NAME
     from thinktwice.evaluation.runner import EvalSettings, evaluate
@@ -181,6 +182,7 @@ def run(args: argparse.Namespace) -> int:
             f"results: {out / RESULTS_NAME}, summary: {out / SUMMARY_NAME}, {out / TABLE_NAME}",
             file=sys.stderr,
         )
+        print(f"report: {write_html_report(args.out)}", file=sys.stderr)
     return 0
 
 

@@ -1,0 +1,337 @@
+"""The HTML report of an evaluation run: what the run folder holds, gathered for one page.
+
+``thinktwice eval ... --out RUN_DIR`` leaves ``run.json``, ``results.jsonl``
+(one line per image and method) and ``maps/`` (photos, ground truth and display
+maps, see :mod:`~thinktwice.evaluation.maps_store`). This module reads them,
+scores every (image, method) once more for display -- the box of each
+ground-truth label with its IoU, hit or miss per criterion, the pointing
+trial -- and hands plain data to :func:`thinktwice.visualization.html_page.render_page`,
+which knows nothing of runs. Gathering lives here because it is about
+evaluation files and metrics; drawing lives in visualization, whose modules all
+turn plain data into pictures.
+
+The summary table is computed from ``results.jsonl`` with the same
+:class:`~thinktwice.evaluation.metrics.MetricsAccumulator` as ``summary.json``,
+so it also covers a run that was interrupted before writing its summary.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import cv2
+import matplotlib
+import numpy as np
+
+from thinktwice.attribution import METHODS
+from thinktwice.errors import ThinkTwiceError, UnknownClassError
+from thinktwice.evaluation.datasets.base import GroundTruth
+from thinktwice.evaluation.maps_store import MapsStore, StoredImage
+from thinktwice.evaluation.metrics import IOU_THRESHOLD, MetricsAccumulator, gt_labels
+from thinktwice.evaluation.report import CHART_METRICS, COLUMNS
+from thinktwice.evaluation.results import RESULTS_NAME, RUN_NAME, ResultsFile
+from thinktwice.localization.boxes import Box, iou
+from thinktwice.models.classes import imagenet_classes
+from thinktwice.visualization.files import atomic_write
+from thinktwice.visualization.html_page import render_page
+
+REPORT_NAME = "report.html"
+COLORMAP = "inferno"
+#: Embedded maps may take this many bytes in all (before base64); past it they are shrunk.
+MAP_BUDGET = 32 * 2**20
+MAP_SIDES = (64, 48, 32, 24, 16)
+
+Record = dict[str, Any]
+
+
+def write_html_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
+    """Write the run's self-contained report (``RUN_DIR/report.html`` by default)."""
+    run = Path(run_dir)
+    page = report_data(run)
+    target = Path(out) if out is not None else run / REPORT_NAME
+    html = render_page(page).encode("utf-8")
+    return atomic_write(target, lambda handle: handle.write(html))
+
+
+def report_data(run_dir: Path) -> dict[str, Any]:
+    """Everything the page shows, as JSON-compatible data."""
+    settings = read_run_settings(run_dir)
+    records, errors = latest_records(run_dir / RESULTS_NAME)
+    methods = _method_order({method for method, _ in records} | {m for m, _ in errors})
+    stored = {image.image_id: image for image in MapsStore(run_dir)}
+    image_ids = sorted({i for _, i in records} | {i for _, i in errors}, key=natural_key)
+    map_side = embedded_map_side(sum(_map_count(s) for s in stored.values()))
+    labels = LabelNames()
+    images = [
+        _image_entry(image_id, stored.get(image_id), records, errors, methods, labels, map_side)
+        for image_id in image_ids
+    ]
+    return {
+        "title": run_title(settings),
+        "settings": settings,
+        "methods": methods,
+        "summary": summary_rows(records, errors, methods),
+        "columns": COLUMNS,
+        "chart_metrics": list(CHART_METRICS),
+        "labels": labels.names,
+        "class_names": labels.class_names_used(),
+        "images": images,
+        "map_side": map_side,
+        "colormap": colormap_table(COLORMAP),
+        "iou_threshold": IOU_THRESHOLD,
+        "missing_maps": sum(1 for i in image_ids if i not in stored),
+    }
+
+
+# --- reading the run folder ----------------------------------------------------------------------
+
+
+def read_run_settings(run_dir: Path) -> dict[str, Any]:
+    """run.json, or a one-line error saying why the folder is not a run."""
+    if not run_dir.exists():
+        raise ThinkTwiceError(f"{run_dir}: no such folder")
+    if not run_dir.is_dir():
+        raise ThinkTwiceError(f"{run_dir}: not a folder (give the --out folder of an eval run)")
+    path = run_dir / RUN_NAME
+    if not path.is_file():
+        raise ThinkTwiceError(
+            f"{run_dir} is not an evaluation run (no {RUN_NAME}); make one with "
+            f"`thinktwice eval DATASET --out {run_dir}`"
+        )
+    try:
+        settings = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ThinkTwiceError(f"{path}: unreadable run settings ({error})") from error
+    if not isinstance(settings, dict):
+        raise ThinkTwiceError(f"{path}: run settings must be a JSON object")
+    return settings
+
+
+def latest_records(
+    path: Path,
+) -> tuple[dict[tuple[str, str], Record], dict[tuple[str, str], str]]:
+    """The last scored record per (method, image), and the error of each (method, image)
+    that has only errors (an unreadable photo)."""
+    if not path.is_file():
+        raise ThinkTwiceError(
+            f"{path} is missing: the run has no finished image yet (run `thinktwice eval` first)"
+        )
+    records: dict[tuple[str, str], Record] = {}
+    errors: dict[tuple[str, str], str] = {}
+    try:
+        for record in ResultsFile(path).records():
+            key = (str(record["method"]), str(record["image_id"]))
+            if "error" in record:
+                errors[key] = str(record["error"])
+            else:
+                _check_record(path, record)
+                records[key] = record
+    except OSError as error:
+        raise ThinkTwiceError(f"{path}: unreadable results ({error.strerror or error})") from error
+    if not records and not errors:
+        raise ThinkTwiceError(f"{path}: no readable result line (is it a results.jsonl file?)")
+    return records, {key: why for key, why in errors.items() if key not in records}
+
+
+def _check_record(path: Path, record: Record) -> None:
+    if not isinstance(record.get("top5"), list) or not isinstance(record.get("boxes"), dict):
+        raise ThinkTwiceError(
+            f"{path}: a line for {record['image_id']!r} / {record['method']!r} lacks 'top5' "
+            "or 'boxes' (not a results file of thinktwice eval)"
+        )
+
+
+def _method_order(methods: Iterable[str]) -> list[str]:
+    known = list(METHODS)
+    return sorted(methods, key=lambda m: (known.index(m) if m in known else len(known), m))
+
+
+def natural_key(text: str) -> list[Any]:
+    """Sort key putting val_2 before val_10."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]
+
+
+def run_title(settings: Mapping[str, Any]) -> str:
+    split = settings.get("split")
+    return f"{settings.get('model', '?')} on {settings.get('dataset', '?')}" + (
+        f" ({split})" if split else ""
+    )
+
+
+# --- summary -------------------------------------------------------------------------------------
+
+
+def summary_rows(
+    records: Mapping[tuple[str, str], Record],
+    errors: Mapping[tuple[str, str], str],
+    methods: Sequence[str],
+) -> dict[str, dict[str, Any]]:
+    """Per method, the metrics of ``summary.json`` (computed again from the records)."""
+    rows = {}
+    for method in methods:
+        own = [r for (m, _), r in records.items() if m == method]
+        try:
+            summary = MetricsAccumulator.from_json_lines(own).summary() if own else {"n": 0}
+        except ThinkTwiceError as error:
+            raise ThinkTwiceError(f"{RESULTS_NAME}: {error}") from error
+        summary["failed"] = sum(1 for m, _ in errors if m == method)
+        summary["seconds"] = _mean_seconds(own)
+        rows[method] = summary
+    return rows
+
+
+def _mean_seconds(records: Sequence[Record]) -> float | None:
+    if not records:
+        return None
+    return float(np.mean([sum(r.get("seconds", {}).values()) for r in records]))
+
+
+# --- one image ---------------------------------------------------------------------------------
+
+
+class LabelNames:
+    """Display names of ground-truth labels, numbered in order of first use."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+        self._index: dict[str, int] = {}
+        self._classes: dict[int, str] = {}
+
+    def of(self, label: frozenset[int], objects: Sequence[GroundTruth]) -> int:
+        """The number of the label's name (one class: its ImageNet name; else the dataset's)."""
+        names = next((o.names for o in objects if o.classes == label and o.names), ())
+        if len(label) == 1:
+            name = self.class_name(next(iter(label)))
+        elif names:
+            name = names[0]
+        else:
+            name = " / ".join(self.class_name(c) for c in sorted(label)[:2]) + " ..."
+        if name not in self._index:
+            self._index[name] = len(self.names)
+            self.names.append(name)
+        return self._index[name]
+
+    def class_name(self, class_index: int) -> str:
+        """The ImageNet name of a class (``class N`` outside ImageNet-1k)."""
+        if class_index not in self._classes:
+            try:
+                name = imagenet_classes().name(class_index)
+            except UnknownClassError:
+                name = f"class {class_index}"
+            self._classes[class_index] = name
+        return self._classes[class_index]
+
+    def class_names_used(self) -> dict[str, str]:
+        return {str(c): name for c, name in self._classes.items()}
+
+
+def _image_entry(
+    image_id: str,
+    stored: StoredImage | None,
+    records: Mapping[tuple[str, str], Record],
+    errors: Mapping[tuple[str, str], str],
+    methods: Sequence[str],
+    labels: LabelNames,
+    map_side: int,
+) -> dict[str, Any]:
+    """One image: photo, ground truth, and per method the box, IoU and map of each label."""
+    objects = stored.objects if stored else ()
+    label_sets = gt_labels(objects)
+    entry: dict[str, Any] = {"id": image_id, "r": {}}
+    if stored is not None:
+        entry.update(
+            w=stored.width,
+            h=stored.height,
+            p=base64.b64encode(stored.photo_jpeg).decode("ascii"),
+            gt=[
+                [*o.box.as_list(), labels.of(o.classes, objects) if o.classes else -1]
+                for o in objects
+            ],
+            L=[labels.of(label, objects) for label in label_sets],
+        )
+    for method in methods:
+        record = records.get((method, image_id))
+        if record is None:
+            if (method, image_id) in errors:
+                entry["r"][method] = {"err": errors[(method, image_id)]}
+            continue
+        maps = stored.methods.get(method) if stored else None
+        entry["r"][method] = _method_entry(record, objects, label_sets, maps, map_side)
+        entry.setdefault("top", [labels.class_name(c) for c in record["top5"][:1]])
+        entry["c1"] = record.get("cls_top1")
+    return entry
+
+
+def _method_entry(
+    record: Record,
+    objects: Sequence[GroundTruth],
+    label_sets: Sequence[frozenset[int]],
+    maps: Any,
+    map_side: int,
+) -> dict[str, Any]:
+    ranked = [int(c) for c in record["top5"]]
+    trials = {int(t["class_index"]): bool(t["hit"]) for t in record.get("pointing", [])}
+    per_label = []
+    for label in label_sets:
+        c = representative(label, ranked)
+        raw = record["boxes"].get(str(c))
+        box = Box(*raw) if isinstance(raw, list) else None
+        overlap = (
+            max((iou(box, o.box) for o in objects if c in o.classes), default=0.0)
+            if box is not None
+            else None
+        )
+        smap = maps.of(c) if maps is not None else None
+        per_label.append(
+            {
+                "c": c,
+                "b": box.as_list() if box else None,
+                "why": raw if isinstance(raw, str) else None,
+                "iou": round(overlap, 3) if overlap is not None else None,
+                "pt": trials.get(c),
+                "m": _encode_map(smap, map_side) if smap is not None else None,
+            }
+        )
+    return {
+        "g": record.get("loc_gt"),
+        "t1": record.get("loc_top1"),
+        "t5": record.get("loc_top5"),
+        "k": per_label,
+    }
+
+
+def representative(label: frozenset[int], ranked: Sequence[int]) -> int:
+    """The class explained for a ground-truth label: its best-ranked accepted class, its
+    smallest when none is ranked (the rule of the evaluation runner)."""
+    rank = {c: r for r, c in enumerate(ranked)}
+    return min(label, key=lambda c: (rank.get(c, len(ranked)), c))
+
+
+# --- maps and colours --------------------------------------------------------------------------
+
+
+def _map_count(stored: StoredImage) -> int:
+    return sum(len(maps.classes) for maps in stored.methods.values())
+
+
+def embedded_map_side(count: int) -> int:
+    """The largest side at which ``count`` maps fit in :data:`MAP_BUDGET` bytes."""
+    return next((s for s in MAP_SIDES if count * s * s <= MAP_BUDGET), MAP_SIDES[-1])
+
+
+def _encode_map(smap: np.ndarray, side: int) -> str:
+    values = np.asarray(smap, dtype=np.uint8)
+    if values.shape != (side, side):
+        values = cv2.resize(values, (side, side), interpolation=cv2.INTER_AREA)
+    return base64.b64encode(np.ascontiguousarray(values).tobytes()).decode("ascii")
+
+
+def colormap_table(name: str) -> str:
+    """A matplotlib colormap as 256 RGB triples, base64 (768 bytes), for the page's canvas."""
+    rgba = matplotlib.colormaps[name](np.linspace(0.0, 1.0, 256), bytes=True)
+    return base64.b64encode(np.ascontiguousarray(rgba[:, :3]).tobytes()).decode("ascii")
