@@ -28,10 +28,10 @@ import torch
 
 from thinktwice.attribution import METHODS
 from thinktwice.evaluation.datasets import open_dataset
-from thinktwice.evaluation.metrics import ebp_difficult, gt_labels, guess_correct, pointing_trial
+from thinktwice.evaluation.metrics import gt_labels, guess_correct
+from thinktwice.evaluation.pointing import play
 from thinktwice.io.images import image_to_array, load_image
 from thinktwice.localization import localize
-from thinktwice.localization.result import to_image_size
 from thinktwice.models.zoo import load_model
 
 ROOT = Path("runs/maps")
@@ -87,12 +87,7 @@ def _score_one(job: tuple) -> tuple[str, int, bool, bool | None]:
     smap = _smooth(smap.astype(np.float32), sigma)
     found = localize(photo, smap, **box_options)
     hit = guess_correct((cls, found.box), objects)
-    trial = pointing_trial(
-        to_image_size(smap, width, height),
-        objects,
-        cls,
-        difficult=ebp_difficult(objects, cls, width, height),
-    )
+    trial = play(smap, objects, cls, width, height)
     return image_id, cls, hit, None if trial is None else trial.hit
 
 

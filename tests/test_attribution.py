@@ -10,6 +10,7 @@ from torch import nn
 
 from thinktwice.attribution import METHODS
 from thinktwice.errors import TargetError
+from thinktwice.models.classifier import wrap
 from thinktwice.testing import captum_view
 
 captum_attr = pytest.importorskip("captum.attr")
@@ -165,3 +166,29 @@ def test_a_repeated_image_gives_each_class_its_own_gradient(lite0, batch, method
         alone = METHODS[method](lite0).attribute(repeated[row : row + 1], targets[row : row + 1])
         _close(together.template[row : row + 1], alone.template)
         torch.testing.assert_close(together.scores[:, row], alone.scores[:, 0])
+
+
+def test_deconvnet_map_is_the_same_for_every_photo_on_lite0(lite0):
+    """No max-pool in Lite0, and deconvnet's backward through ReLU6 reads no forward
+    state: the map is a function of the class alone (docs/deconvnet.md)."""
+    generator = torch.Generator().manual_seed(0)
+    photos = torch.rand(2, 3, 224, 224, generator=generator)
+    photos[1] = photos[1].flip(-1) * 0.5
+    result = METHODS["deconvnet"](lite0).attribute(photos, 285)
+    assert torch.equal(result.template[0], result.template[1])
+    assert result.saliency[0].max() > 0
+
+
+def test_deconvnet_map_depends_on_the_photo_through_max_pool_switches():
+    torch.manual_seed(0)
+    network = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 4, 3, padding=1),
+        torch.nn.ReLU(),
+        torch.nn.MaxPool2d(2),
+        torch.nn.Flatten(),
+        torch.nn.Linear(4 * 8 * 8, 3),
+    )
+    model = wrap(network, mean=(0.5,) * 3, std=(0.5,) * 3, input_size=16, class_names=["a", "b", "c"])
+    photos = torch.rand(2, 3, 16, 16)
+    result = METHODS["deconvnet"](model).attribute(photos, 0)
+    assert not torch.allclose(result.template[0], result.template[1])

@@ -61,11 +61,32 @@ def model_label(name: str) -> str:
 
 #: Box rules of ``thinktwice.localize``: the paper's GrabCut, or a threshold on the map.
 BOX_METHODS: tuple[str, ...] = ("grabcut", "threshold")
+#: Gaussian blur of a map before its box, sigma as a share of the map's longer side. 0 is the
+#: paper's recipe; the default was chosen on the imagenet-val-1000 dev split (docs/results.md).
+DEFAULT_BOX_SMOOTH = 0.0
 
 # --- feedback ---------------------------------------------------------------------------------
 
 SOLVER_NAMES: tuple[str, ...] = ("fsp", "fr", "relaxed")
 SITE_KINDS: tuple[str, ...] = ("activation", "pool", "layer")
+# The map of Feedback: the paper's max |T| over colour, its positive part (the authors'
+# notebook), or Grad-CAM computed on the network with feedback's gates in place.
+SALIENCY_MAPS: tuple[str, ...] = ("abs", "positive", "gradcam")
+# Named option sets of Feedback(preset=...). "reference": the authors' PyTorch notebook
+# (caochunshui/Feedback-CNN, vgg_fsp.ipynb; docs/feedback.md): a gate on the input of every
+# layer (the image included), opened where the score's gradient there is positive, never
+# reopened, 1 + 3 passes, the positive part of the image gradient as the map.
+FEEDBACK_PRESETS: dict[str, dict[str, Any]] = {
+    "reference": {
+        "solver": "fsp",
+        "layers": "all",
+        "placement": "inputs",
+        "decision": "gradient",
+        "prune_only": True,
+        "max_iter": 3,
+        "saliency": "positive",
+    },
+}
 
 # The default was chosen on the Tiny ImageNet dev split (docs/feedback.md has the sweep):
 # gentle relaxed ascent on the gates of the top sites only. Hard all-layer pruning

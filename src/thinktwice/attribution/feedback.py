@@ -22,11 +22,27 @@ from thinktwice.attribution.base import (
     saliency_from_template,
     warn_ungated,
 )
+from thinktwice.attribution.gradcam import grad_cam, last_spatial_site
 from thinktwice.errors import OptionError
-from thinktwice.gating.sites import check_kinds, find_sites, select_sites, survey_sites
-from thinktwice.gating.solvers import SOLVERS
+from thinktwice.gating.hooks import rules_installed
+from thinktwice.gating.sites import (
+    PLACEMENTS,
+    GateSite,
+    check_kinds,
+    find_sites,
+    select_sites,
+    survey_sites,
+)
+from thinktwice.gating.solvers import SOLVERS, Solver
+from thinktwice.gating.solvers.base import FeedbackResult
 from thinktwice.models.classifier import Classifier
-from thinktwice.options import DEFAULT_LAYERS, DEFAULT_SOLVER, SITE_KINDS
+from thinktwice.options import (
+    DEFAULT_LAYERS,
+    DEFAULT_SOLVER,
+    FEEDBACK_PRESETS,
+    SALIENCY_MAPS,
+    SITE_KINDS,
+)
 from thinktwice.options import DEFAULT_SOLVER_OPTIONS as DEFAULT_OPTIONS
 
 DEFAULT_KINDS = SITE_KINDS
@@ -64,6 +80,47 @@ _OPTION_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
 }
 
 
+def saliency_map(template: torch.Tensor, kind: str) -> torch.Tensor:
+    """``"abs"``: the paper's ``max_colour |T|``; ``"positive"``: ``max_colour max(T, 0)``,
+    the authors' notebook (only the evidence *for* the class)."""
+    if kind == "positive":
+        return template.clamp_min(0).amax(dim=1)
+    return saliency_from_template(template)
+
+
+def gated_grad_cam(
+    model: Classifier,
+    solver: Solver,
+    result: FeedbackResult,
+    sites: Sequence[GateSite],
+    inputs: torch.Tensor,
+    targets: torch.Tensor,
+) -> torch.Tensor:
+    """Grad-CAM of the network with feedback's final gates in place: the class's
+    feature-map weights (and, for gates below the layer, its activations) come from
+    the pruned network."""
+    rule = solver.make_rule(sites, result.sites)
+    rule.set_gates(result.gates)
+    rule.recursive = False
+    rule.recording_inputs = False
+    layer = model.gradcam_layer or last_spatial_site(model, inputs[:1])
+    with rules_installed(model, rule.sites, rule):
+        cam, _ = grad_cam(model, layer, inputs, targets)
+    return cam
+
+
+def with_preset(preset: str | None, options: dict[str, Any]) -> dict[str, Any]:
+    """The options of ``preset`` (see :data:`~thinktwice.options.FEEDBACK_PRESETS`), under
+    the ones the caller set."""
+    if preset is None:
+        return dict(options)
+    if preset not in FEEDBACK_PRESETS:
+        raise OptionError(
+            f"unknown feedback preset {preset!r}; choose one of: {', '.join(FEEDBACK_PRESETS)}"
+        )
+    return {**FEEDBACK_PRESETS[preset], **options}
+
+
 def build_solver(name: str, options: dict[str, Any]) -> Any:
     """The solver ``name`` with ``options``; an :class:`OptionError` naming the valid
     solvers, options or values otherwise."""
@@ -96,8 +153,13 @@ class Feedback(AttributionMethod):
     """Feedback gates on ``layers`` (``"all"``, the top k sites, or site names).
 
     ``solver_options`` go to the solver (``max_iter``, ``step``, ``sparsity``,
-    ``prune_only``, ...); for the default solver, unset ones take ``DEFAULT_OPTIONS``.
-    ``layers=k`` with k at or above the number of sites gates every site.
+    ``prune_only``, ``decision``, ...); for the default solver, unset ones take
+    ``DEFAULT_OPTIONS``. ``layers=k`` with k at or above the number of sites gates
+    every site. ``placement="inputs"`` gates the input of every convolution,
+    linear layer, activation and max-pool (the image included) instead of the
+    outputs of activations and pools. ``saliency`` is ``"abs"`` (the paper's map)
+    or ``"positive"``. ``preset="reference"`` is the authors' notebook recipe
+    (:data:`~thinktwice.options.FEEDBACK_PRESETS`); options given beside it win.
     """
 
     name = "feedback"
@@ -105,44 +167,65 @@ class Feedback(AttributionMethod):
     def __init__(
         self,
         model: Classifier,
-        solver: str = DEFAULT_SOLVER,
-        layers: int | str | Sequence[str] = DEFAULT_LAYERS,
-        kinds: Sequence[str] = DEFAULT_KINDS,
+        solver: str | None = None,
+        layers: int | str | Sequence[str] | None = None,
+        kinds: Sequence[str] | None = None,
         *,
+        placement: str | None = None,
+        saliency: str | None = None,
+        preset: str | None = None,
         device: str | torch.device | None = None,
         **solver_options: Any,
     ):
         super().__init__(model, device=device)
-        self.solver = build_solver(solver, _with_defaults(solver, solver_options))
-        self.kinds = check_kinds(kinds)
+        given = {"solver": solver, "layers": layers, "kinds": kinds}
+        given |= {"placement": placement, "saliency": saliency}
+        options = self.resolved_options(preset=preset, **given, **solver_options)
+        solver_name, layers = options.pop("solver"), options.pop("layers")
+        self.kinds = check_kinds(options.pop("kinds"))
+        self.placement, self.saliency = options.pop("placement"), options.pop("saliency")
+        if self.placement not in PLACEMENTS:
+            raise OptionError(
+                f"placement must be one of {', '.join(PLACEMENTS)}; got {self.placement!r}"
+            )
+        if self.saliency not in SALIENCY_MAPS:
+            raise OptionError(
+                f"saliency must be one of {', '.join(SALIENCY_MAPS)}; got {self.saliency!r}"
+            )
+        self.solver = build_solver(solver_name, options)
         self.layers = layers
-        survey = survey_sites(self.model, self.probe())
+        survey = survey_sites(self.model, self.probe(), self.placement)
         if not select_sites(survey.sites, "all", self.kinds):
             require_sites(self.model, survey, self.name, "gate sites")
         warn_ungated(survey, self.name)
         select_sites(survey.sites, layers, self.kinds)  # unknown names fail now, not per batch
 
     @classmethod
-    def resolved_options(
-        cls,
-        solver: str = DEFAULT_SOLVER,
-        layers: int | str | Sequence[str] = DEFAULT_LAYERS,
-        kinds: Sequence[str] = DEFAULT_KINDS,
-        **solver_options: Any,
-    ) -> dict[str, Any]:
+    def resolved_options(cls, preset: str | None = None, **options: Any) -> dict[str, Any]:
+        """Every option a Feedback built with ``options`` uses: the ones given (None:
+        unset), then the preset's, then the library defaults."""
+        chosen = with_preset(preset, {k: v for k, v in options.items() if v is not None})
+        solver = chosen.pop("solver", DEFAULT_SOLVER)
+        layers = chosen.pop("layers", DEFAULT_LAYERS)
         return {
             "solver": solver,
             "layers": layers if isinstance(layers, int | str) else list(layers),
-            "kinds": list(kinds),
-            **dict(sorted(_with_defaults(solver, solver_options).items())),
+            "kinds": list(chosen.pop("kinds", DEFAULT_KINDS)),
+            "placement": chosen.pop("placement", "outputs"),
+            "saliency": chosen.pop("saliency", "abs"),
+            **dict(sorted(_with_defaults(solver, chosen).items())),
         }
 
     def _attribute(self, inputs: torch.Tensor, targets: torch.Tensor) -> Attribution:
-        sites = find_sites(self.model, inputs[:1], warn=False)
+        sites = find_sites(self.model, inputs[:1], warn=False, placement=self.placement)
         gated = select_sites(sites, self.layers, self.kinds)
         result = self.solver.solve(self.model, inputs, targets, sites, gated)
+        if self.saliency == "gradcam":
+            saliency = gated_grad_cam(self.model, self.solver, result, sites, inputs, targets)
+        else:
+            saliency = saliency_map(result.template, self.saliency)
         return Attribution(
-            saliency=saliency_from_template(result.template),
+            saliency=saliency,
             template=result.template,
             scores=result.scores,
             targets=targets,

@@ -23,53 +23,65 @@ class GradCAM(AttributionMethod):
 
     def __init__(self, model: Classifier, *, device: str | torch.device | None = None):
         super().__init__(model, device=device)
-        self.layer = self.model.gradcam_layer or self._last_spatial_site()
-
-    def _last_spatial_site(self) -> str:
-        spatial = [
-            s
-            for s in find_sites(self.model, self.probe(), warn=False)
-            if len(s.shape) == 3 and s.shape[1] * s.shape[2] > 1
-        ]
-        if not spatial:
-            raise ModelError(
-                "gradcam: no activation or max-pool module with a spatial output; name the "
-                "feature layer with thinktwice.wrap(..., gradcam_layer='...')"
-            )
-        return spatial[-1].name
+        self.layer = self.model.gradcam_layer or last_spatial_site(self.model, self.probe())
 
     def _attribute(self, inputs: torch.Tensor, targets: torch.Tensor) -> Attribution:
-        layer = dict(self.model.named_modules())[self.layer]
-        captured: list[torch.Tensor] = []
-
-        def start_graph_here(_module, _inputs, output: torch.Tensor) -> torch.Tensor:
-            # Grad-CAM needs dS/dA only: the graph can start at the layer's output.
-            captured.append(output.detach().requires_grad_(True))
-            return captured[-1]
-
-        handle = layer.register_forward_hook(start_graph_here)
-        try:
-            with torch.enable_grad(), frozen_parameters(self.model):
-                scores = target_scores(self.model(inputs), targets)
-                if not captured:
-                    raise ModelError(f"gradcam: layer {self.layer!r} is not used in the forward")
-                (grads,) = torch.autograd.grad(scores.sum(), captured[-1])
-        finally:
-            handle.remove()
-        activations = captured[-1].detach()
-        if activations.dim() != 4:
-            raise ModelError(
-                f"gradcam: layer {self.layer!r} gives {tuple(activations.shape)}, not a "
-                "[N, C, H, W] feature map; choose another gradcam_layer"
-            )
-        weights = grads.mean(dim=(2, 3), keepdim=True)
-        cam = (weights * activations).sum(dim=1, keepdim=True).clamp_min(0)
-        cam = F.interpolate(cam, size=inputs.shape[-2:], mode="bilinear", align_corners=False)
+        cam, scores = grad_cam(self.model, self.layer, inputs, targets)
         return Attribution(
-            saliency=cam[:, 0],
+            saliency=cam,
             template=None,
-            scores=scores.detach().unsqueeze(0),
+            scores=scores.unsqueeze(0),
             targets=targets,
             method=self.name,
             details={"layer": self.layer},
         )
+
+
+def grad_cam(
+    model: torch.nn.Module, layer_name: str, inputs: torch.Tensor, targets: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(Grad-CAM maps [N, H, W] at the input size, target scores [N]) of ``model`` as it
+    runs now (with whatever gates or rules are installed on it)."""
+    layer = dict(model.named_modules())[layer_name]
+    captured: list[torch.Tensor] = []
+
+    def start_graph_here(_module, _inputs, output: torch.Tensor) -> torch.Tensor:
+        # Grad-CAM needs dS/dA only: the graph can start at the layer's output.
+        captured.append(output.detach().requires_grad_(True))
+        return captured[-1]
+
+    handle = layer.register_forward_hook(start_graph_here)
+    try:
+        with torch.enable_grad(), frozen_parameters(model):
+            scores = target_scores(model(inputs), targets)
+            if not captured:
+                raise ModelError(f"gradcam: layer {layer_name!r} is not used in the forward")
+            (grads,) = torch.autograd.grad(scores.sum(), captured[-1])
+    finally:
+        handle.remove()
+    activations = captured[-1].detach()
+    if activations.dim() != 4:
+        raise ModelError(
+            f"gradcam: layer {layer_name!r} gives {tuple(activations.shape)}, not a "
+            "[N, C, H, W] feature map; choose another gradcam_layer"
+        )
+    weights = grads.mean(dim=(2, 3), keepdim=True)
+    cam = (weights * activations).sum(dim=1, keepdim=True).clamp_min(0)
+    cam = F.interpolate(cam, size=inputs.shape[-2:], mode="bilinear", align_corners=False)
+    return cam[:, 0], scores.detach()
+
+
+def last_spatial_site(model: Classifier, probe: torch.Tensor) -> str:
+    """The last activation or pool whose output is still a spatial map: Grad-CAM's
+    default layer."""
+    spatial = [
+        s
+        for s in find_sites(model, probe, warn=False)
+        if len(s.shape) == 3 and s.shape[1] * s.shape[2] > 1
+    ]
+    if not spatial:
+        raise ModelError(
+            "gradcam: no activation or max-pool module with a spatial output; name the "
+            "feature layer with thinktwice.wrap(..., gradcam_layer='...')"
+        )
+    return spatial[-1].name
