@@ -5,7 +5,8 @@ Each image is a small photo (a coloured object on a shaded background) with one
 ground-truth box; each method's map is a blob near the object (nearer for some
 methods than for others) and its box the blob's extent. Scores are computed
 from those boxes with the library's own metrics, so hits, misses and IoUs in the
-results file agree with each other as in a real run.
+results file agree with each other as in a real run; the deletion and insertion
+AUCs are made up (worse for the methods whose blobs stray farther).
 """
 
 from __future__ import annotations
@@ -19,10 +20,12 @@ import numpy as np
 
 from thinktwice.evaluation.datasets.base import GroundTruth, Sample
 from thinktwice.evaluation.maps_store import MapsStore
-from thinktwice.evaluation.metrics import evaluate_image, point_hit
+from thinktwice.evaluation.metrics import evaluate_image, point_hit, small_object
+from thinktwice.evaluation.results import RESULTS_FORMAT
 from thinktwice.localization.boxes import Box
 
 METHODS = ("gradient", "deconvnet", "guided_backprop", "gradcam", "feedback")
+METRICS = ("deletion", "insertion", "loc", "pointing")
 SIDE = 64
 
 
@@ -32,8 +35,10 @@ def make_synthetic_run(
     methods: Sequence[str] = METHODS,
     classes: int = 200,
     seed: int = 0,
+    metrics: Sequence[str] = METRICS,
 ) -> Path:
-    """Write run.json, results.jsonl and maps/ for ``images`` images x ``methods``.
+    """Write run.json, results.jsonl and maps/ for ``images`` images x ``methods``, the
+    records holding what ``metrics`` (as ``thinktwice eval --metrics``) measure.
 
     The stored maps are written without fsync: throw-away data needs no durability, and
     syncing 5,000 files would take most of the time.
@@ -43,11 +48,13 @@ def make_synthetic_run(
     (out / "run.json").write_text(
         json.dumps(
             {
+                "format": RESULTS_FORMAT,
                 "dataset": "synthetic",
                 "split": "dev",
                 "model": "efficientnet_lite0",
                 "weights": None,
                 "box": "grabcut",
+                "metrics": sorted(metrics),
                 "method_options": {},
             }
         )
@@ -59,7 +66,8 @@ def make_synthetic_run(
     with mock.patch("os.fsync"):
         for number in range(images):
             class_index = int(pool[rng.integers(classes)])
-            lines += _write_image(rng, store, f"synthetic_{number}", class_index, methods, grid)
+            image_id = f"synthetic_{number}"
+            lines += _write_image(rng, store, image_id, class_index, methods, grid, metrics)
     (out / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
     return out
 
@@ -71,6 +79,7 @@ def _write_image(
     class_index: int,
     methods: Sequence[str],
     grid: np.ndarray,
+    metrics: Sequence[str],
 ) -> list[dict]:
     """Store one image's photo and maps; its result records."""
     truth = _random_box(rng)
@@ -83,7 +92,8 @@ def _write_image(
     for offset, method in enumerate(methods):
         smap, box = _blob(rng, truth, grid, spread=2.0 + 2.5 * offset)
         per_method[method] = ({class_index: smap}, [class_index])
-        records.append(_record(sample, method, ranked, class_index, smap, box))
+        aucs = _made_up_aucs(rng, offset)
+        records.append(_record(sample, method, ranked, class_index, smap, box, aucs, metrics))
     store.record_methods(sample, _photo(rng, truth, grid), per_method)
     return records
 
@@ -122,25 +132,51 @@ def _blob(
     return smap.astype(np.float32), box.clip(SIDE, SIDE)
 
 
+def _made_up_aucs(rng: np.random.Generator, offset: int) -> dict[str, float]:
+    """Deletion and insertion AUCs in [0, 1], worse with ``offset``."""
+    deletion = np.clip(0.1 + 0.04 * offset + rng.normal(0, 0.05), 0.0, 1.0)
+    insertion = np.clip(0.7 - 0.04 * offset + rng.normal(0, 0.05), 0.0, 1.0)
+    return {"deletion_auc": float(deletion), "insertion_auc": float(insertion)}
+
+
 def _record(
-    sample: Sample, method: str, ranked: list[int], class_index: int, smap: np.ndarray, box: Box
+    sample: Sample,
+    method: str,
+    ranked: list[int],
+    class_index: int,
+    smap: np.ndarray,
+    box: Box,
+    aucs: dict[str, float],
+    metrics: Sequence[str],
 ) -> dict:
     y, x = divmod(int(np.argmax(smap)), SIDE)
+    small = small_object(sample.objects, class_index, SIDE, SIDE)
     trial = {"class_index": class_index, "hit": point_hit((x, y), sample.boxes_of(class_index)),
-             "difficult": False}  # fmt: skip
+             "difficult": False, "small": small}  # fmt: skip
     boxes = {c: box if c == class_index else None for c in ranked}
+    localized = "loc" in metrics
+    faithful = {k: v for k, v in aucs.items() if k.removesuffix("_auc") in metrics}
     outcome = evaluate_image(
         sample.image_id,
         sample.objects,
-        guesses=[(c, boxes[c]) for c in ranked],
-        gt_guesses=[(class_index, box)],
+        guesses=[(c, boxes[c]) for c in ranked] if localized else None,
+        gt_guesses=[(class_index, box)] if localized else None,
+        faithfulness=faithful,
+        ranked=ranked,
     )
-    return {
+    seconds = {"saliency": 0.1, "localize": 0.02, "faithfulness": 0.05}
+    record = {
         "method": method,
         **outcome.to_json(),
-        "pointing": [trial],
+        "pointing": [trial] if "pointing" in metrics else [],
         "top5": ranked,
-        "boxes": {str(class_index): box.as_list()},
-        "seconds": {"saliency": 0.1, "localize": 0.02},
+        "seconds": {
+            k: v
+            for k, v in seconds.items()
+            if (k != "localize" or localized) and (k != "faithfulness" or faithful)
+        },
         "finished_at": 0.0,
     }
+    if localized:
+        record["boxes"] = {str(class_index): box.as_list()}
+    return record

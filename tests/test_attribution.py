@@ -188,7 +188,9 @@ def test_deconvnet_map_depends_on_the_photo_through_max_pool_switches():
         torch.nn.Flatten(),
         torch.nn.Linear(4 * 8 * 8, 3),
     )
-    model = wrap(network, mean=(0.5,) * 3, std=(0.5,) * 3, input_size=16, class_names=["a", "b", "c"])
+    model = wrap(
+        network, mean=(0.5,) * 3, std=(0.5,) * 3, input_size=16, class_names=["a", "b", "c"]
+    )
     photos = torch.rand(2, 3, 16, 16)
     result = METHODS["deconvnet"](model).attribute(photos, 0)
     assert not torch.allclose(result.template[0], result.template[1])

@@ -55,7 +55,7 @@ def test_help_of_the_installed_program_and_of_each_command(capsys):
     )
     assert done.returncode == 0
     for command in ("predict", "classes", "explain", "localize", "compare-models",
-                    "feedback-trace", "demo", "eval"):  # fmt: skip
+                    "feedback-trace", "demo", "eval", "report"):  # fmt: skip
         assert command in done.stdout
         assert _run(capsys, command, "--help")[0] == 0
 
@@ -305,7 +305,8 @@ def test_help_and_classes_import_no_torch():
     code = (
         "import sys\n"
         "from thinktwice.cli.main import main\n"
-        "for argv in (['--help'], ['classes', 'cat'], ['explain', '--help']):\n"
+        "helps = (['--help'], ['explain', '--help'], ['report', '--help'])\n"
+        "for argv in (*helps, ['classes', 'cat']):\n"
         "    try:\n"
         "        main(argv)\n"
         "    except SystemExit:\n"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import json
 import re
-from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +43,7 @@ def test_eval_writes_the_report_and_prints_its_path(eval_run_with_report):
     out, stderr = eval_run_with_report
     assert f"report: {out / 'report.html'}" in stderr
     page = (out / "report.html").read_text()
-    assert "<h1>efficientnet_lite0 on tiny-imagenet (dev)</h1>" in page
+    assert "<h1>EfficientNet-Lite0 on tiny-imagenet (dev)</h1>" in page  # display names
 
 
 def test_every_result_has_its_maps_stored(eval_run_with_report):
@@ -68,10 +67,11 @@ def test_page_data_agrees_with_the_summary_and_the_boxes(eval_run_with_report):
     out, _ = eval_run_with_report
     data = report_data(out)
     summary = json.loads((out / "summary.json").read_text())
-    assert data["methods"] == list(summary)
-    for method, row in data["summary"].items():
-        for key in (*SUMMARY_KEYS, "pointing_class_mean"):
-            assert row[key] == pytest.approx(summary[method][key]), (method, key)
+    assert data["methods"] == list(summary["methods"])
+    assert data["summary"] == summary["methods"]  # the same numbers, every key
+    assert data["paired"] == summary["paired"] and data["paired"]["localization"]
+    for row in data["summary"].values():
+        assert set(SUMMARY_KEYS) <= set(row)
     side = data["map_side"]
     for image in data["images"]:
         assert len(image["L"]) == 1  # Tiny ImageNet: one label per image
@@ -111,6 +111,40 @@ def test_images_without_stored_maps_are_listed_with_scores(synthetic, tmp_path):
     assert "have no stored photo or maps" in write_html_report(run).read_text()
 
 
+def test_summary_shows_what_summary_md_shows(synthetic):
+    """Measured columns only (pointing subsets with their trial counts, the AUCs as
+    fractions), display names, and feedback against each method (McNemar, Wilcoxon)."""
+    data = report_data(synthetic)
+    keys = [c["key"] for c in data["columns"]]
+    assert keys[:3] == ["loc_error_gt", "loc_error_top1", "loc_error_top5"]
+    assert {"pointing_small", "pointing_difficult", "deletion_auc", "insertion_auc"} <= set(keys)
+    assert data["paired"]["reference"] == "feedback"
+    assert [c["other"] for c in data["paired"]["faithfulness"]][:2] == ["gradient", "gradient"]
+    page = write_html_report(synthetic, synthetic.parent / "summary-check.html").read_text()
+    summary = page[page.index('id="summary"') : page.index('id="gallery-section"')]
+    shown = ["pointing, small objects", "deletion AUC", "insertion AUC", "Pointing subsets"]
+    shown += ["(McNemar)", "(Wilcoxon signed-rank)", "Feedback (ours)", "Guided backprop"]
+    for text in shown:
+        assert text in summary, text
+    small = data["summary"]["gradient"]
+    assert f"{100 * small['pointing_small']:.1f}% ({small['pointing_small_trials']})" in summary
+    assert f"{small['deletion_auc']:.3f}" in summary
+
+
+def test_a_run_without_boxes_still_has_its_page(tmp_path):
+    """--metrics pointing: no boxes, no localization columns, the pointing game to filter by."""
+    methods = ("gradient", "feedback")
+    run = make_synthetic_run(tmp_path / "run", images=4, methods=methods, metrics=["pointing"])
+    data = report_data(run)
+    keys = [c["key"] for c in data["columns"]]
+    assert keys[:3] == ["cls_error_top1", "cls_error_top5", "pointing"]
+    assert data["chart_metrics"] == ["cls_error_top1", "pointing"]
+    assert data["paired"]["localization"] == [] and data["paired"]["faithfulness"] == []
+    label = data["images"][0]["r"]["feedback"]["k"][0]
+    assert label["b"] is None and label["why"] is None and label["pt"] is not None
+    assert "(McNemar)" not in write_html_report(run).read_text()
+
+
 def test_map_side_shrinks_to_fit_the_budget():
     sides = [embedded_map_side(count) for count in (1, 1000, 5000, 25_000, 100_000)]
     assert sides == sorted(sides, reverse=True) and sides[0] == 64
@@ -139,7 +173,7 @@ def _broken_runs(root: Path, synthetic: Path) -> dict[str, tuple[Path, str]]:
     cases["no run.json"] = (root / "empty", "not an evaluation run")
     bad_settings = copy_of("bad-settings")
     (bad_settings / "run.json").write_text("{not json")
-    cases["corrupt run.json"] = (bad_settings, "unreadable run settings")
+    cases["corrupt run.json"] = (bad_settings, "not a thinktwice run record")
     no_results = copy_of("no-results")
     (no_results / "results.jsonl").unlink()
     cases["no results"] = (no_results, "results.jsonl is missing")
@@ -158,11 +192,14 @@ def _broken_runs(root: Path, synthetic: Path) -> dict[str, tuple[Path, str]]:
 
 def test_folders_that_are_not_runs_give_one_clear_line(capsys, synthetic, tmp_path):
     for name, (folder, word) in _broken_runs(tmp_path, synthetic).items():
-        with pytest.warns(UserWarning) if name == "garbage results" else nullcontext():
-            status, out, err = _run(capsys, "report", folder)
+        status, out, err = _run(capsys, "report", folder)
         assert status == 2, name
-        assert err.startswith("thinktwice: error: ") and err.count("\n") == 1, (name, err)
-        assert word in err, (name, err)
+        *warned, last = err.splitlines()
+        if name == "garbage results":  # each skipped line is a one-line warning first
+            assert len(warned) == 2 and all(w.startswith("thinktwice: warning: ") for w in warned)
+        else:
+            assert warned == [], (name, err)
+        assert last.startswith("thinktwice: error: ") and word in last, (name, err)
         assert "Traceback" not in err and out == ""
 
 

@@ -130,7 +130,7 @@ def test_sorting_paging_and_columns(browser, synthetic_report):
     page.uncheck('input[name="show-method"][value="deconvnet"]')
     page.wait_for_function(f"window.thinktwiceReport.renders > {renders}")
     headers = page.eval_on_selector_all("table.gallery th", "h => h.map(x => x.textContent)")
-    assert "deconvnet" not in headers and "feedback" in headers
+    assert "Deconvnet" not in headers and "Feedback (ours)" in headers  # display names
     assert page.locator('td[data-method="deconvnet"]').count() == 0
 
     page.locator("table.gallery tbody tr canvas").first.click()  # enlarge one image
@@ -139,6 +139,20 @@ def test_sorting_paging_and_columns(browser, synthetic_report):
     page.keyboard.press("Escape")
     assert page.locator("#zoom").is_hidden()
     assert page.problems == []
+    page.close()
+
+
+def test_a_run_without_boxes_filters_by_the_pointing_game(browser, tmp_path):
+    """--metrics pointing: the only hit criterion offered is the pointing game, and no
+    caption claims a missing box."""
+    run = make_synthetic_run(tmp_path / "run", images=12, metrics=["pointing"])
+    page = open_report(browser, write_html_report(run))
+    assert page.problems == []
+    options = page.eval_on_selector("#metric", "s => [...s.options].map(o => o.value)")
+    assert options == ["pointing"]
+    assert set(_outcomes(page, "feedback")) <= {"hit", "miss"}
+    captions = page.eval_on_selector_all("td[data-method] .cap", "c => c.map(x => x.textContent)")
+    assert captions and all("point" in c and "box" not in c for c in captions)
     page.close()
 
 

@@ -10,15 +10,16 @@ which knows nothing of runs. Gathering lives here because it is about
 evaluation files and metrics; drawing lives in visualization, whose modules all
 turn plain data into pictures.
 
-The summary table is computed from ``results.jsonl`` with the same
-:class:`~thinktwice.evaluation.metrics.MetricsAccumulator` as ``summary.json``,
-so it also covers a run that was interrupted before writing its summary.
+The summary -- per-method metrics with the columns of ``summary.md`` (pointing
+subsets and deletion/insertion AUCs when measured) and the paired comparisons of
+feedback with each method (McNemar, Wilcoxon) -- is computed from
+``results.jsonl`` by :mod:`~thinktwice.evaluation.summary`, as ``summary.json``
+is, so it also covers a run that was interrupted before writing its summary.
 """
 
 from __future__ import annotations
 
 import base64
-import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -28,16 +29,32 @@ import cv2
 import matplotlib
 import numpy as np
 
-from thinktwice.attribution import METHODS
 from thinktwice.errors import ThinkTwiceError, UnknownClassError
 from thinktwice.evaluation.datasets.base import GroundTruth
 from thinktwice.evaluation.maps_store import MapsStore, StoredImage
-from thinktwice.evaluation.metrics import IOU_THRESHOLD, MetricsAccumulator, gt_labels
-from thinktwice.evaluation.report import CHART_METRICS, COLUMNS
-from thinktwice.evaluation.results import RESULTS_NAME, RUN_NAME, ResultsFile
+from thinktwice.evaluation.metrics import IOU_THRESHOLD, gt_labels
+from thinktwice.evaluation.paired import comparison_json
+from thinktwice.evaluation.report import (
+    AUC_COLUMNS,
+    CHART_METRICS,
+    HIGHER_IS_BETTER,
+    PERCENT_COLUMNS,
+    POINTING_SUBSETS_NOTE,
+    TRIAL_COUNTS,
+    measured_columns,
+)
+from thinktwice.evaluation.results import RESULTS_NAME, RUN_NAME, ResultsFile, read_run_settings
+from thinktwice.evaluation.summary import (
+    REFERENCE,
+    ScoredRecords,
+    compare_scores_with_reference,
+    compare_with_reference,
+    summarise,
+)
+from thinktwice.io.files import PathLike, atomic_write
 from thinktwice.localization.boxes import Box, iou
 from thinktwice.models.classes import imagenet_classes
-from thinktwice.visualization.files import atomic_write
+from thinktwice.options import METHOD_NAMES, method_label, model_label
 from thinktwice.visualization.html_page import render_page
 
 REPORT_NAME = "report.html"
@@ -49,7 +66,7 @@ MAP_SIDES = (64, 48, 32, 24, 16)
 Record = dict[str, Any]
 
 
-def write_html_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
+def write_html_report(run_dir: PathLike, out: PathLike | None = None) -> Path:
     """Write the run's self-contained report (``RUN_DIR/report.html`` by default)."""
     run = Path(run_dir)
     page = report_data(run)
@@ -60,7 +77,7 @@ def write_html_report(run_dir: str | Path, out: str | Path | None = None) -> Pat
 
 def report_data(run_dir: Path) -> dict[str, Any]:
     """Everything the page shows, as JSON-compatible data."""
-    settings = read_run_settings(run_dir)
+    settings = run_settings(run_dir)
     records, errors = latest_records(run_dir / RESULTS_NAME)
     methods = _method_order({method for method, _ in records} | {m for m, _ in errors})
     stored = {image.image_id: image for image in MapsStore(run_dir)}
@@ -71,13 +88,19 @@ def report_data(run_dir: Path) -> dict[str, Any]:
         _image_entry(image_id, stored.get(image_id), records, errors, methods, labels, map_side)
         for image_id in image_ids
     ]
+    summaries, paired = summarise_records(records, errors, methods)
+    columns = summary_columns(summaries)
+    shown = {column["key"] for column in columns}
     return {
         "title": run_title(settings),
         "settings": settings,
         "methods": methods,
-        "summary": summary_rows(records, errors, methods),
-        "columns": COLUMNS,
-        "chart_metrics": list(CHART_METRICS),
+        "method_labels": {m: method_label(m) for m in methods},
+        "summary": summaries,
+        "columns": columns,
+        "chart_metrics": [k for k in CHART_METRICS if k in shown],
+        "summary_notes": [POINTING_SUBSETS_NOTE] if shown & set(TRIAL_COUNTS) else [],
+        "paired": paired,
         "labels": labels.names,
         "class_names": labels.class_names_used(),
         "images": images,
@@ -91,7 +114,7 @@ def report_data(run_dir: Path) -> dict[str, Any]:
 # --- reading the run folder ----------------------------------------------------------------------
 
 
-def read_run_settings(run_dir: Path) -> dict[str, Any]:
+def run_settings(run_dir: Path) -> dict[str, Any]:
     """run.json, or a one-line error saying why the folder is not a run."""
     if not run_dir.exists():
         raise ThinkTwiceError(f"{run_dir}: no such folder")
@@ -103,13 +126,7 @@ def read_run_settings(run_dir: Path) -> dict[str, Any]:
             f"{run_dir} is not an evaluation run (no {RUN_NAME}); make one with "
             f"`thinktwice eval DATASET --out {run_dir}`"
         )
-    try:
-        settings = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ThinkTwiceError(f"{path}: unreadable run settings ({error})") from error
-    if not isinstance(settings, dict):
-        raise ThinkTwiceError(f"{path}: run settings must be a JSON object")
-    return settings
+    return read_run_settings(path)
 
 
 def latest_records(
@@ -139,15 +156,17 @@ def latest_records(
 
 
 def _check_record(path: Path, record: Record) -> None:
-    if not isinstance(record.get("top5"), list) or not isinstance(record.get("boxes"), dict):
+    """A scored line has its ranked classes, and its boxes when localization was measured."""
+    boxes = record.get("boxes", {})
+    if not isinstance(record.get("top5"), list) or not isinstance(boxes, dict):
         raise ThinkTwiceError(
             f"{path}: a line for {record['image_id']!r} / {record['method']!r} lacks 'top5' "
-            "or 'boxes' (not a results file of thinktwice eval)"
+            "or has 'boxes' that are not an object (not a results file of thinktwice eval)"
         )
 
 
 def _method_order(methods: Iterable[str]) -> list[str]:
-    known = list(METHODS)
+    known = list(METHOD_NAMES)
     return sorted(methods, key=lambda m: (known.index(m) if m in known else len(known), m))
 
 
@@ -157,38 +176,53 @@ def natural_key(text: str) -> list[Any]:
 
 
 def run_title(settings: Mapping[str, Any]) -> str:
+    """The page's title, the model by its display name: EfficientNet-Lite0 on tiny-imagenet
+    (dev)."""
     split = settings.get("split")
-    return f"{settings.get('model', '?')} on {settings.get('dataset', '?')}" + (
-        f" ({split})" if split else ""
-    )
+    model = model_label(str(settings["model"])) if settings.get("model") else "?"
+    return f"{model} on {settings.get('dataset', '?')}" + (f" ({split})" if split else "")
 
 
 # --- summary -------------------------------------------------------------------------------------
 
 
-def summary_rows(
+def summarise_records(
     records: Mapping[tuple[str, str], Record],
     errors: Mapping[tuple[str, str], str],
     methods: Sequence[str],
-) -> dict[str, dict[str, Any]]:
-    """Per method, the metrics of ``summary.json`` (computed again from the records)."""
-    rows = {}
-    for method in methods:
-        own = [r for (m, _), r in records.items() if m == method]
-        try:
-            summary = MetricsAccumulator.from_json_lines(own).summary() if own else {"n": 0}
-        except ThinkTwiceError as error:
-            raise ThinkTwiceError(f"{RESULTS_NAME}: {error}") from error
-        summary["failed"] = sum(1 for m, _ in errors if m == method)
-        summary["seconds"] = _mean_seconds(own)
-        rows[method] = summary
-    return rows
+) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    """What ``summary.json`` holds under "methods" and "paired", computed from the records."""
+    lines = [*records.values()]
+    lines += [{"image_id": i, "method": m, "error": why} for (m, i), why in errors.items()]
+    try:
+        scored = ScoredRecords(lines, {i for _, i in records} | {i for _, i in errors}, methods)
+    except ThinkTwiceError as error:
+        raise ThinkTwiceError(f"{RESULTS_NAME}: {error}") from error
+    paired = {
+        "reference": REFERENCE,
+        "localization": [comparison_json(c) for c in compare_with_reference(scored, REFERENCE)],
+        "faithfulness": [
+            comparison_json(c) for c in compare_scores_with_reference(scored, REFERENCE)
+        ],
+    }
+    return summarise(scored), paired
 
 
-def _mean_seconds(records: Sequence[Record]) -> float | None:
-    if not records:
-        return None
-    return float(np.mean([sum(r.get("seconds", {}).values()) for r in records]))
+def summary_columns(summaries: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The summary table's measured columns, as ``summary.md`` has them: key, heading,
+    ``percent`` or ``fraction``, the key of its trial count (pointing subsets), and
+    whether higher is better."""
+    percent, aucs = measured_columns(summaries)
+    return [
+        {
+            "key": key,
+            "name": PERCENT_COLUMNS.get(key) or AUC_COLUMNS[key],
+            "format": "percent" if key in PERCENT_COLUMNS else "fraction",
+            "trials": TRIAL_COUNTS.get(key),
+            "higher": key in HIGHER_IS_BETTER,
+        }
+        for key in [*percent, *aucs]
+    ]
 
 
 # --- one image ---------------------------------------------------------------------------------
@@ -279,7 +313,7 @@ def _method_entry(
     per_label = []
     for label in label_sets:
         c = representative(label, ranked)
-        raw = record["boxes"].get(str(c))
+        raw = record.get("boxes", {}).get(str(c))
         box = Box(*raw) if isinstance(raw, list) else None
         overlap = (
             max((iou(box, o.box) for o in objects if c in o.classes), default=0.0)
@@ -301,8 +335,14 @@ def _method_entry(
         "g": record.get("loc_gt"),
         "t1": record.get("loc_top1"),
         "t5": record.get("loc_top5"),
+        "d": _rounded(record.get("deletion_auc")),
+        "i": _rounded(record.get("insertion_auc")),
         "k": per_label,
     }
+
+
+def _rounded(value: Any) -> float | None:
+    return None if value is None else round(float(value), 3)
 
 
 def representative(label: frozenset[int], ranked: Sequence[int]) -> int:

@@ -20,7 +20,7 @@ few slices, so a report over 5,000 images reads them in about a second.
 One file per image rather than per (image, method): the photo and ground truth
 are stored once, and a 5,000-image run makes 5,000 files of about 3 + 4 x
 methods KB. A method's maps are added by rewriting the image's file through
-:func:`~thinktwice.visualization.files.atomic_write` (temporary file, fsync,
+:func:`~thinktwice.io.files.atomic_write` (temporary file, fsync,
 rename), so a run killed at any moment leaves every file either as it was or
 complete, and the checksum catches any other damage (such a file is reported
 and rewritten, or skipped by readers). No image is written by two processes at
@@ -48,8 +48,8 @@ import numpy as np
 from PIL import Image
 
 from thinktwice.evaluation.datasets.base import GroundTruth, Sample
+from thinktwice.io.files import atomic_write
 from thinktwice.localization.boxes import Box
-from thinktwice.visualization.files import atomic_write
 
 MAPS_DIR = "maps"
 SUFFIX = ".maps"

@@ -46,6 +46,16 @@ TRIAL_COUNTS = {
     "pointing_difficult": "pointing_difficult_trials",
     "pointing_small": "pointing_small_trials",
 }
+#: The columns where a larger value is better (accuracies, insertion AUC); errors and the
+#: deletion AUC are better smaller.
+HIGHER_IS_BETTER = frozenset(
+    {"pointing", "pointing_class_mean", "pointing_difficult", "pointing_small", "insertion_auc"}
+)
+POINTING_SUBSETS_NOTE = (
+    "Pointing subsets (trials in brackets): difficult = the Excitation Backprop criterion "
+    "(the class covers < 1/4 of the image and another class is present); small objects = "
+    "the class covers < 1/4 of the image (docs/metrics.md)."
+)
 
 
 def write_report(
@@ -97,11 +107,7 @@ def read_summaries(path: Path) -> dict[str, dict[str, Any]]:
 def markdown_summary(summaries: Mapping[str, Mapping[str, Any]], title: str) -> str:
     """One row per method: errors and pointing accuracies as percentages (subsets with
     their trial counts), AUCs as fractions; columns nothing measured are left out."""
-    # a pointing subset is shown whenever pointing was played, "n/a (0)" when it had no trial
-    percent = [
-        k for k in PERCENT_COLUMNS if _measured(summaries, "pointing" if k in TRIAL_COUNTS else k)
-    ]
-    aucs = [k for k in AUC_COLUMNS if _measured(summaries, k)]
+    percent, aucs = measured_columns(summaries)
     headers = [PERCENT_COLUMNS[k] for k in percent] + [AUC_COLUMNS[k] for k in aucs]
     lines = [
         f"### {title}",
@@ -114,13 +120,17 @@ def markdown_summary(summaries: Mapping[str, Mapping[str, Any]], title: str) -> 
         cells += [_fraction(summary.get(k)) for k in aucs]
         lines.append(f"| {method} | {summary.get('n', 0)} | " + " | ".join(cells) + " |")
     if any(k in TRIAL_COUNTS for k in percent):
-        lines += [
-            "",
-            "Pointing subsets (trials in brackets): difficult = the Excitation Backprop "
-            "criterion (the class covers < 1/4 of the image and another class is present); "
-            "small objects = the class covers < 1/4 of the image (docs/metrics.md).",
-        ]
+        lines += ["", POINTING_SUBSETS_NOTE]
     return "\n".join(lines) + "\n"
+
+
+def measured_columns(summaries: Mapping[str, Mapping[str, Any]]) -> tuple[list[str], list[str]]:
+    """(percent columns, AUC columns) that some method measured, in table order; a pointing
+    subset is shown whenever pointing was played ("n/a (0)" when it had no trial)."""
+    percent = [
+        k for k in PERCENT_COLUMNS if _measured(summaries, "pointing" if k in TRIAL_COUNTS else k)
+    ]
+    return percent, [k for k in AUC_COLUMNS if _measured(summaries, k)]
 
 
 def _measured(summaries: Mapping[str, Mapping[str, Any]], key: str) -> bool:

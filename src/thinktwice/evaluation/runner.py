@@ -45,6 +45,7 @@ from thinktwice.evaluation.results import (
     check_run_settings,
 )
 from thinktwice.evaluation.summary import (
+    REFERENCE,
     ScoredRecords,
     compare_scores_with_reference,
     compare_with_reference,
@@ -66,7 +67,6 @@ from thinktwice.options import (
     TOP_K,
 )
 
-REFERENCE = "feedback"
 METRICS = EVAL_METRICS
 DEFAULT_METRICS = DEFAULT_EVAL_METRICS
 FAITHFULNESS_METRICS = (DELETION, INSERTION)

@@ -8,7 +8,7 @@ on localization, Wilcoxon signed-rank on the faithfulness AUCs.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -22,25 +22,36 @@ from thinktwice.evaluation.paired import (
 )
 from thinktwice.evaluation.results import ResultsFile
 
+#: The method every other one is compared with, image by image.
+REFERENCE = "feedback"
 TIMED_PARTS = ("saliency", "localize", "faithfulness")
 
 
 class ScoredRecords:
     """A results file's records over ``image_ids``, per method, read once for the summary
-    and the paired comparisons (latest record per image wins)."""
+    and the paired comparisons (latest record per image wins).
 
-    def __init__(self, results: ResultsFile, image_ids: Sequence[str], methods: Sequence[str]):
+    ``results``: the file, or its records already read (the HTML report reads them once).
+    """
+
+    def __init__(
+        self,
+        results: ResultsFile | Iterable[Mapping[str, Any]],
+        image_ids: Iterable[str],
+        methods: Sequence[str],
+    ):
         wanted = set(image_ids)
         self.records: dict[str, list[dict[str, Any]]] = {m: [] for m in methods}
         self.failed: dict[str, set[str]] = {m: set() for m in methods}  # unreadable images
-        for record in results.records():
+        lines = results.records() if isinstance(results, ResultsFile) else results
+        for record in lines:
             method = record["method"]
             if method not in self.records or record["image_id"] not in wanted:
                 continue
             if "error" in record:
                 self.failed[method].add(record["image_id"])
             else:
-                self.records[method].append(record)
+                self.records[method].append(dict(record))
         self.metrics = {
             m: MetricsAccumulator.from_json_lines(records) for m, records in self.records.items()
         }

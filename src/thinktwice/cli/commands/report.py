@@ -1,14 +1,12 @@
 """``thinktwice report``: one self-contained HTML page of an evaluation run, to look at.
 
-The page (summary table, chart, a filterable gallery of every image with each
-method's map and box) needs no server and no network: open it from any folder.
+The page (summary table, chart, paired comparisons, a filterable gallery of every image
+with each method's map and box) needs no server and no network: open it from any folder.
 """
 
 from __future__ import annotations
 
 import argparse
-
-from thinktwice.evaluation.html_report import REPORT_NAME, write_html_report
 
 NAME = "report"
 HELP = "write the HTML report (summary, charts, gallery) of an eval run folder"
@@ -16,9 +14,11 @@ HELP = "write the HTML report (summary, charts, gallery) of an eval run folder"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dir", metavar="RUN_DIR", help="the --out folder of `thinktwice eval`")
-    parser.add_argument("--out", help=f"the HTML file to write (default: RUN_DIR/{REPORT_NAME})")
+    parser.add_argument("--out", help="the HTML file to write (default: RUN_DIR/report.html)")
 
 
 def run(args: argparse.Namespace) -> int:
+    from thinktwice.evaluation.html_report import write_html_report
+
     print(write_html_report(args.run_dir, args.out))
     return 0

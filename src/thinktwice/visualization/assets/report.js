@@ -8,6 +8,8 @@
   const DATA = JSON.parse(document.getElementById("report-data").textContent);
   const parsed = performance.now();
   const METHODS = DATA.methods;
+  const NAMES = DATA.method_labels || {};
+  const nameOf = (m) => NAMES[m] || m; // a method's display name
   const IMAGES = DATA.images;
   const LABELS = DATA.labels;
   const SIDE = DATA.map_side;
@@ -27,6 +29,12 @@
       },
     },
   };
+  // The hit / miss criteria the run measured (any other would leave every image unscored).
+  const MEASURED = Object.keys(METRICS).filter((key) => IMAGES.some((img) => METHODS.some((m) => {
+    const r = img.r[m];
+    return r && !r.err && METRICS[key].outcome(r) !== null;
+  })));
+  const CRITERIA = MEASURED.length ? MEASURED : Object.keys(METRICS);
   const SORTS = {
     id: "image id",
     label: "class",
@@ -38,7 +46,7 @@
   const second = METHODS.find((m) => m === "gradient" && m !== first) ||
     METHODS.find((m) => m !== first) || first;
   const state = {
-    metric: "gt", shown: new Set(METHODS), a: first, aOut: "any", b: second, bOut: "any",
+    metric: CRITERIA[0], shown: new Set(METHODS), a: first, aOut: "any", b: second, bOut: "any",
     label: -1, search: "", sort: "id", desc: false, page: 0, pageSize: 25, overlay: true,
   };
   const rowLabel = new Map(); // image id -> index of the ground-truth label drawn in its row
@@ -153,7 +161,7 @@
   }
 
   function buildControls() {
-    const methodOptions = METHODS.map((m) => [m, m]);
+    const methodOptions = METHODS.map((m) => [m, nameOf(m)]);
     const outcomes = [["any", "any"], ["hit", "hits"], ["miss", "misses"]];
     const counts = new Map();
     for (const img of IMAGES) for (const l of new Set(img.L || [])) counts.set(l, (counts.get(l) || 0) + 1);
@@ -163,13 +171,13 @@
     const controls = document.getElementById("controls");
     controls.replaceChildren(
       el("fieldset", {}, [el("legend", { text: "hit / miss by" }),
-        select("metric", Object.entries(METRICS).map(([k, v]) => [k, v.name]), state.metric,
+        select("metric", CRITERIA.map((k) => [k, METRICS[k].name]), state.metric,
           (v) => update({ metric: v }))]),
       el("fieldset", {}, [el("legend", { text: "methods shown" })].concat(METHODS.map((m) =>
         el("label", {}, [el("input", {
           type: "checkbox", name: "show-method", value: m, checked: "checked",
           onchange: (e) => { e.target.checked ? state.shown.add(m) : state.shown.delete(m); update({}); },
-        }), " " + m])))),
+        }), " " + nameOf(m)])))),
       el("fieldset", {}, [el("legend", { text: "images where" }),
         select("method-a", methodOptions, state.a, (v) => update({ a: v })),
         select("outcome-a", outcomes, state.aOut, (v) => update({ aOut: v })),
@@ -193,7 +201,7 @@
   }
 
   function renderPairTable() {
-    const a = state.a, b = state.b;
+    const a = state.a, b = state.b, na = nameOf(a), nb = nameOf(b);
     const cells = { hithit: 0, hitmiss: 0, misshit: 0, missmiss: 0 };
     let unscored = 0;
     for (const img of IMAGES) {
@@ -214,13 +222,13 @@
     const pair = document.getElementById("pair");
     pair.replaceChildren(
       el("div", { class: "legend", text:
-        `Paired, by ${METRICS[state.metric].name}: ${a} against ${b} on the same images ` +
-        `(hit rate ${a} ${rate(cells.hithit + cells.hitmiss)}, ${b} ${rate(cells.hithit + cells.misshit)}` +
+        `Paired, by ${METRICS[state.metric].name}: ${na} against ${nb} on the same images ` +
+        `(hit rate ${na} ${rate(cells.hithit + cells.hitmiss)}, ${nb} ${rate(cells.hithit + cells.misshit)}` +
         (unscored ? `; ${unscored} not scored by one of them` : "") + "). Click a count to list those images." }),
       el("table", {}, [
-        el("tr", {}, [el("th", {}), el("th", { text: `${b} hits` }), el("th", { text: `${b} misses` })]),
-        el("tr", {}, [el("th", { text: `${a} hits` }), button("hit", "hit"), button("hit", "miss")]),
-        el("tr", {}, [el("th", { text: `${a} misses` }), button("miss", "hit"), button("miss", "miss")]),
+        el("tr", {}, [el("th", {}), el("th", { text: `${nb} hits` }), el("th", { text: `${nb} misses` })]),
+        el("tr", {}, [el("th", { text: `${na} hits` }), button("hit", "hit"), button("hit", "miss")]),
+        el("tr", {}, [el("th", { text: `${na} misses` }), button("miss", "hit"), button("miss", "miss")]),
       ]),
     );
   }
@@ -316,11 +324,13 @@
     else if (k.b) {
       const ok = k.iou >= THRESHOLD;
       parts.push(el("span", { class: ok ? "ok" : "bad", text: `IoU ${k.iou.toFixed(2)} ${ok ? "\u2713" : "\u2717"}` }));
-    } else parts.push(el("span", { class: "bad", text: k.why || "no box" }));
+    } else if (k.why || r.g != null) parts.push(el("span", { class: "bad", text: k.why || "no box" }));
     if (k && k.pt !== null && k.pt !== undefined)
       parts.push(el("span", { class: k.pt ? "ok" : "bad", text: `  point ${k.pt ? "\u2713" : "\u2717"}` }));
     if (r.g !== null && r.g !== undefined && (img.L || []).length > 1)
       parts.push(el("div", { text: `labels localized: ${Math.round(r.g * img.L.length)}/${img.L.length}` }));
+    const aucs = [["deletion", r.d], ["insertion", r.i]].filter(([, v]) => v !== null && v !== undefined);
+    if (aucs.length) parts.push(el("div", { text: aucs.map(([n, v]) => `${n} AUC ${v.toFixed(3)}`).join(", ") }));
     return parts;
   }
 
@@ -347,7 +357,7 @@
     const photoCell = el("td", { class: "photo" }, [photoCanvas, el("div", { class: "cap" })]);
     row.append(photoCell);
     const cells = methods.map((m) => {
-      const canvas = el("canvas", { width: CELL, height: CELL, title: `${m}: click to enlarge` });
+      const canvas = el("canvas", { width: CELL, height: CELL, title: `${nameOf(m)}: click to enlarge` });
       const cell = el("td", { class: outcomeClass(img, m), "data-method": m, "data-outcome": outcomeClass(img, m) },
         [canvas, el("div", { class: "cap" })]);
       row.append(cell);
@@ -371,7 +381,7 @@
     const pageImages = matching.slice(start, start + state.pageSize);
     const methods = METHODS.filter((m) => state.shown.has(m));
     const head = el("tr", {}, [el("th", { text: "photo, ground truth" })].concat(methods.map((m) =>
-      el("th", {}, [el("span", { class: "swatch", style: `background:${DATA.colours[m]}` }), m]))));
+      el("th", {}, [el("span", { class: "swatch", style: `background:${DATA.colours[m]}` }), nameOf(m)]))));
     const body = el("tbody");
     const rows = pageImages.map((img) => buildRow(img));
     for (const [row] of rows) body.append(row);
@@ -399,8 +409,8 @@
   function renderStatus() {
     const pages = Math.max(1, Math.ceil(matching.length / state.pageSize));
     const verb = { hit: "hits", miss: "misses" };
-    const filter = [state.aOut !== "any" ? `${state.a} ${verb[state.aOut]}` : "",
-      state.bOut !== "any" ? `${state.b} ${verb[state.bOut]}` : ""].filter(Boolean).join(", ");
+    const filter = [state.aOut !== "any" ? `${nameOf(state.a)} ${verb[state.aOut]}` : "",
+      state.bOut !== "any" ? `${nameOf(state.b)} ${verb[state.bOut]}` : ""].filter(Boolean).join(", ");
     document.getElementById("status").textContent =
       `${matching.length} of ${IMAGES.length} images` + (filter ? ` (${filter})` : "") +
       ` \u2014 page ${state.page + 1} of ${pages}`;
@@ -418,7 +428,7 @@
     const size = 300;
     const figures = [null].concat(METHODS).map((m) => {
       const canvas = el("canvas", { width: size, height: size });
-      const caption = m ? [el("b", { text: m + ": " })].concat(methodCaption(img, m)) : photoCaption(img, () => openZoom(img));
+      const caption = m ? [el("b", { text: nameOf(m) + ": " })].concat(methodCaption(img, m)) : photoCaption(img, () => openZoom(img));
       return [m, canvas, el("figure", {}, [canvas, el("figcaption", {}, caption)])];
     });
     zoom.replaceChildren(el("button", { class: "close", text: "\u00d7", title: "close (Esc)", onclick: closeZoom }),
