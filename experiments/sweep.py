@@ -91,6 +91,18 @@ def _score_one(job: tuple) -> tuple[str, int, bool, bool | None]:
     return image_id, cls, hit, None if trial is None else trial.hit
 
 
+def _maps(name: str, kind: str) -> dict[tuple[str, str], np.ndarray]:
+    """(image id, class) -> the stored map of ``kind`` of run ``name``."""
+    maps = {}
+    for part in sorted((ROOT / name).glob("part-*.npz")):
+        with np.load(part) as data:
+            for key in data.files:
+                stored_kind, image_id, cls = key.split("/")
+                if stored_kind == kind:
+                    maps[(image_id, cls)] = data[key]
+    return maps
+
+
 def score(args: argparse.Namespace) -> None:
     box_options = {"fg_quantile": args.fg, "bg_quantile": args.bg}
     for name in args.names:
@@ -98,28 +110,28 @@ def score(args: argparse.Namespace) -> None:
         dataset = open_dataset(args.dataset, split=settings["split"])
         samples = {s.image_id: s for s in (dataset[i] for i in range(len(dataset)))}
         jobs = []
-        for part in sorted((ROOT / name).glob("part-*.npz")):
-            with np.load(part) as data:
-                for key in data.files:
-                    kind, image_id, cls = key.split("/")
-                    if kind != args.map:
-                        continue
-                    if args.limit and len(jobs) >= args.limit:
-                        break
-                    s = samples[image_id]
-                    jobs.append(
-                        (image_id, int(cls), data[key], s.path, s.objects, box_options, args.smooth)
-                    )
+        factors = _maps(args.times, "abs") if args.times else None
+        for key, smap in _maps(name, args.map).items():
+            image_id, cls = key
+            if args.limit and len(jobs) >= args.limit:
+                break
+            if factors is not None:  # e.g. a fine map times a coarse one (guided Grad-CAM)
+                other = factors[key].astype(np.float32)
+                smap = smap.astype(np.float32) * cv2.resize(other, smap.shape[::-1])
+            s = samples[image_id]
+            jobs.append((image_id, int(cls), smap, s.path, s.objects, box_options, args.smooth))
         with Pool(args.workers) as pool:
             rows = pool.map(_score_one, jobs, chunksize=8)
         hits = [h for _, _, h, _ in rows]
         points = [p for _, _, _, p in rows if p is not None]
         if args.save:
-            (ROOT / name / f"score-{args.map}-s{args.smooth}.json").write_text(
+            times = f"-x-{args.times}" if args.times else ""
+            (ROOT / name / f"score-{args.map}-s{args.smooth}{times}.json").write_text(
                 json.dumps([[i, c, h, p] for i, c, h, p in rows])
             )
         print(
-            f"{name:40s} map={args.map} smooth={args.smooth} fg={args.fg} bg={args.bg} "
+            f"{name + (' x ' + args.times if args.times else ''):40s} map={args.map} "
+            f"smooth={args.smooth} fg={args.fg} bg={args.bg} "
             f"n={len(hits)} loc_err_gt={100 * (1 - np.mean(hits)):.1f} "
             f"pointing={100 * np.mean(points):.1f}"
         )
@@ -149,6 +161,7 @@ def main() -> None:
     s.add_argument("--limit", type=int)
     s.add_argument("--workers", type=int, default=2)
     s.add_argument("--save", action="store_true")
+    s.add_argument("--times", help="multiply each map by the abs map of this run")
     args = parser.parse_args()
     {"compute": compute, "score": score}[args.step](args)
 

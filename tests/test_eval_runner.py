@@ -337,7 +337,7 @@ def test_annotation_for_another_size_is_one_error_line_or_rescaled(lite0, tmp_pa
     assert summary["gradient"]["n"] == 2 and "failed" not in summary["gradient"]
 
 
-def test_max_side_reaches_grabcut_and_run_json(lite0, tmp_path, monkeypatch):
+def test_max_side_and_box_smooth_reach_grabcut_and_run_json(lite0, tmp_path, monkeypatch):
     import thinktwice.evaluation.runner as runner
 
     seen = []
@@ -350,10 +350,11 @@ def test_max_side_reaches_grabcut_and_run_json(lite0, tmp_path, monkeypatch):
     monkeypatch.setattr(runner, "localize", spy)
     dataset = ManifestDataset(_red_manifest(tmp_path))
     settings = EvalSettings(methods=("gradient",), model="efficientnet_lite0", dataset="m",
-                            max_side=48)  # fmt: skip
+                            max_side=48, box_smooth=0.02)  # fmt: skip
     evaluate(lite0, dataset, tmp_path / "out", settings, progress=False)
-    assert seen and all(options == {"max_side": 48} for options in seen)
-    assert json.loads((tmp_path / "out" / "run.json").read_text())["max_side"] == 48
+    assert seen and all(options == {"max_side": 48, "smooth": 0.02} for options in seen)
+    recorded = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert (recorded["max_side"], recorded["box_smooth"]) == (48, 0.02)
 
 
 def test_progress_moves_image_by_image(lite0, tmp_path, monkeypatch):

@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
+from thinktwice.errors import OptionError
 from thinktwice.io import image_to_array, load_image
 from thinktwice.localization import (
     Box,
@@ -16,6 +17,7 @@ from thinktwice.localization import (
     intersection,
     iou,
     localize,
+    smoothed,
     threshold_box,
 )
 
@@ -149,3 +151,14 @@ def test_grabcut_on_a_real_photo_with_a_map_on_the_kitten():
     saliency = cv2.GaussianBlur(saliency, (31, 31), 10)
     result = grabcut_box(image, cv2.resize(saliency, (224, 224)))
     assert result.box is not None and iou(result.box, kitten) >= 0.5
+
+
+def test_smoothing_joins_speckle_into_one_blob_and_zero_is_the_paper_recipe():
+    speckle = np.zeros((64, 64), np.float32)
+    speckle[20:44:4, 20:44:4] = 1.0  # a 6x6 grid of single hot pixels
+    assert smoothed(speckle, 0.0) is speckle
+    blurred = smoothed(speckle, 0.05)
+    assert blurred[30, 30] > 0 and blurred[22, 22] > 0  # the gaps between the dots filled
+    assert blurred[2, 2] < blurred[30, 30] / 10  # and the far corner stays cold
+    with pytest.raises(OptionError, match="smooth"):
+        smoothed(speckle, -1.0)

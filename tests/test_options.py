@@ -9,7 +9,9 @@ from torch import nn
 import thinktwice
 from thinktwice import options
 from thinktwice.attribution import METHODS
+from thinktwice.attribution.feedback import Feedback
 from thinktwice.errors import OptionError, ThinkTwiceError, UnknownModelError, WeightsError
+from thinktwice.gating.rules import DECISIONS
 from thinktwice.gating.sites import find_sites, select_sites
 from thinktwice.gating.solvers import SOLVERS
 from thinktwice.models.weights import packaged_weights, read_state_dict
@@ -153,6 +155,17 @@ def test_each_registry_agrees_with_the_names_the_command_line_offers():
     assert tuple(list_models()) == options.MODEL_NAMES
     assert options.DEFAULT_MODEL in options.MODEL_NAMES
     assert set(options.METHOD_LABELS) == set(METHODS)
+    assert tuple(DECISIONS) == options.GATE_DECISIONS
+
+
+def test_presets_hold_only_options_feedback_takes(lite0):
+    for name, preset in options.FEEDBACK_PRESETS.items():
+        built = Feedback(lite0, preset=name)
+        resolved = Feedback.resolved_options(**preset)
+        assert {k: resolved[k] for k in preset} == {
+            k: list(v) if isinstance(v, tuple) else v for k, v in preset.items()
+        }
+        assert built.placement == resolved["placement"]
 
 
 def test_unknown_model_and_device_are_option_errors():

@@ -38,6 +38,7 @@ from thinktwice.gating.solvers.base import FeedbackResult
 from thinktwice.models.classifier import Classifier
 from thinktwice.options import (
     DEFAULT_LAYERS,
+    DEFAULT_SALIENCY,
     DEFAULT_SOLVER,
     FEEDBACK_PRESETS,
     SALIENCY_MAPS,
@@ -212,15 +213,16 @@ class Feedback(AttributionMethod):
             "layers": layers if isinstance(layers, int | str) else list(layers),
             "kinds": list(chosen.pop("kinds", DEFAULT_KINDS)),
             "placement": chosen.pop("placement", "outputs"),
-            "saliency": chosen.pop("saliency", "abs"),
+            "saliency": chosen.pop("saliency", DEFAULT_SALIENCY),
             **dict(sorted(_with_defaults(solver, chosen).items())),
         }
 
     def _attribute(self, inputs: torch.Tensor, targets: torch.Tensor) -> Attribution:
         sites = find_sites(self.model, inputs[:1], warn=False, placement=self.placement)
         gated = select_sites(sites, self.layers, self.kinds)
-        result = self.solver.solve(self.model, inputs, targets, sites, gated)
-        if self.saliency == "gradcam":
+        cam = self.saliency == "gradcam"
+        result = self.solver.solve(self.model, inputs, targets, sites, gated, template=not cam)
+        if cam:
             saliency = gated_grad_cam(self.model, self.solver, result, sites, inputs, targets)
         else:
             saliency = saliency_map(result.template, self.saliency)

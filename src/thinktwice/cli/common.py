@@ -23,10 +23,15 @@ from thinktwice.errors import OptionError, ThinkTwiceError
 from thinktwice.options import (
     DEFAULT_LAYERS,
     DEFAULT_MODEL,
+    DEFAULT_SALIENCY,
     DEFAULT_SOLVER,
     DEFAULT_SOLVER_OPTIONS,
+    FEEDBACK_PRESETS,
+    GATE_DECISIONS,
+    GATE_PLACEMENTS,
     METHOD_NAMES,
     MODEL_NAMES,
+    SALIENCY_MAPS,
     SOLVER_NAMES,
     TOP_SPECS,
 )
@@ -35,7 +40,18 @@ if TYPE_CHECKING:
     from thinktwice.models.classifier import Classifier
 
 PROGRAM = "thinktwice"
-FEEDBACK_FLAGS = ("solver", "layers", "max_iter", "step", "sparsity")
+FEEDBACK_FLAGS = (
+    "preset",
+    "solver",
+    "layers",
+    "placement",
+    "decision",
+    "prune_only",
+    "max_iter",
+    "step",
+    "sparsity",
+    "saliency",
+)
 
 
 def report(message: str, kind: str = "error") -> None:
@@ -143,7 +159,37 @@ def add_feedback_arguments(parser: argparse.ArgumentParser) -> None:
         f"sparsity {defaults['sparsity']} (another solver: its own defaults)",
     )
     group.add_argument(
+        "--preset",
+        choices=tuple(FEEDBACK_PRESETS),
+        help="a named set of the options below; 'reference' is the authors' notebook "
+        "(docs/feedback.md); options given beside it win",
+    )
+    group.add_argument(
         "--solver", choices=SOLVER_NAMES, help=f"gate solver (default: {DEFAULT_SOLVER})"
+    )
+    group.add_argument(
+        "--placement",
+        choices=GATE_PLACEMENTS,
+        help="gates on activation/pool outputs, or on the input of every layer and the "
+        "image (default: outputs)",
+    )
+    group.add_argument(
+        "--decision",
+        choices=GATE_DECISIONS,
+        help="fsp/fr: open a gate where it raises the score (gain) or where the score's "
+        "gradient is positive (gradient) (default: gain)",
+    )
+    group.add_argument(
+        "--prune-only",
+        action="store_const",
+        const=True,
+        help="fsp/fr: a closed gate never reopens (default: off)",
+    )
+    group.add_argument(
+        "--saliency",
+        choices=SALIENCY_MAPS,
+        help="the map: max |T| over colour (abs), its positive part, or Grad-CAM of the "
+        f"gated network (default: {DEFAULT_SALIENCY})",
     )
     group.add_argument(
         "--layers",

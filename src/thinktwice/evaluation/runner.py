@@ -57,6 +57,7 @@ from thinktwice.localization import BOX_METHODS, localize
 from thinktwice.models.classifier import Classifier
 from thinktwice.models.state import eval_mode
 from thinktwice.options import (
+    DEFAULT_BOX_SMOOTH,
     DEFAULT_EVAL_METRICS,
     DEFAULT_MAX_SIDE,
     DELETION,
@@ -96,7 +97,9 @@ class EvalSettings:
     ``metrics``: any of ``loc`` (boxes: localization errors), ``pointing``,
     ``deletion``, ``insertion`` (classification errors are always measured);
     ``metric_steps``: steps of the deletion/insertion curves; ``max_side``:
-    GrabCut's working size (None: the full photo); ``rescale_boxes``: scale the
+    GrabCut's working size (None: the full photo); ``box_smooth``: blur of each map
+    before its box (a share of the map's side, 0: the paper's recipe; see
+    :func:`~thinktwice.localization.smoothed`); ``rescale_boxes``: scale the
     boxes of an annotation made for another photo size instead of refusing it.
     """
 
@@ -110,6 +113,7 @@ class EvalSettings:
     batch_size: int = 16
     limit: int | None = None
     max_side: int | None = DEFAULT_MAX_SIDE
+    box_smooth: float = DEFAULT_BOX_SMOOTH
     metrics: tuple[str, ...] = DEFAULT_METRICS
     metric_steps: int = DEFAULT_STEPS
     rescale_boxes: bool = False
@@ -137,6 +141,7 @@ class EvalSettings:
             "weights": self.weights,
             "box": self.box,
             "max_side": self.max_side if self.box == "grabcut" and LOC in self.metrics else None,
+            "box_smooth": self.box_smooth if LOC in self.metrics else None,
             "rescale_boxes": self.rescale_boxes,
             "class_map": (
                 {k: sorted(v) for k, v in sorted(self.class_map.items())}
@@ -166,6 +171,8 @@ class EvalSettings:
         _check_count("metric steps", self.metric_steps)
         if self.max_side is not None:
             _check_count("max side", self.max_side, MIN_MAX_SIDE)
+        if not (isinstance(self.box_smooth, int | float) and 0 <= self.box_smooth < 1):
+            raise OptionError(f"box smooth must be a number in [0, 1), got {self.box_smooth!r}")
 
 
 def build_methods(model: Classifier, settings: EvalSettings) -> dict[str, Any]:
@@ -484,7 +491,8 @@ def _score_image(
         options = {"max_side": settings.max_side} if settings.box == "grabcut" else {}
         started = time.perf_counter()
         found = {
-            c: localize(photo, smap, method=settings.box, **options) for c, smap in maps.items()
+            c: localize(photo, smap, method=settings.box, smooth=settings.box_smooth, **options)
+            for c, smap in maps.items()
         }
         record["seconds"]["localize"] = time.perf_counter() - started
     trials = []

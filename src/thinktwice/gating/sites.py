@@ -19,7 +19,7 @@ from torch.overrides import TorchFunctionMode
 
 from thinktwice.errors import OptionError
 from thinktwice.models.state import eval_mode
-from thinktwice.options import SITE_KINDS
+from thinktwice.options import GATE_PLACEMENTS, SITE_KINDS
 
 ACTIVATIONS: tuple[type[nn.Module], ...] = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU)
 POOLS: tuple[type[nn.Module], ...] = (
@@ -32,7 +32,7 @@ POOLS: tuple[type[nn.Module], ...] = (
 )
 # Gated only at their input (placement "inputs": the authors' notebook gates every layer's input).
 LAYERS: tuple[type[nn.Module], ...] = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
-PLACEMENTS = ("outputs", "inputs")
+PLACEMENTS = GATE_PLACEMENTS
 # Smooth or saturating activations: no on/off gate, no guided/deconvnet rule applies to them.
 OTHER_ACTIVATIONS: tuple[type[nn.Module], ...] = (
     nn.SiLU,

@@ -2,7 +2,7 @@
 
 from thinktwice.localization.boxes import Box, intersection, iou
 from thinktwice.localization.grabcut import grabcut_box, grabcut_seeds
-from thinktwice.localization.localize import BOX_METHODS, localize
+from thinktwice.localization.localize import BOX_METHODS, localize, smoothed
 from thinktwice.localization.result import Localization
 from thinktwice.localization.threshold import threshold_box
 
@@ -15,5 +15,6 @@ __all__ = [
     "intersection",
     "iou",
     "localize",
+    "smoothed",
     "threshold_box",
 ]

@@ -22,6 +22,7 @@ from thinktwice.cli.common import (
 from thinktwice.errors import OptionError
 from thinktwice.options import (
     BOX_METHODS,
+    DEFAULT_BOX_SMOOTH,
     DEFAULT_MAX_SIDE,
     DEFAULT_MODEL,
     IMAGENET_VAL_1000,
@@ -112,6 +113,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         f"box back; 'none': the full photo (default: {DEFAULT_MAX_SIDE})",
     )
     parser.add_argument(
+        "--box-smooth",
+        type=float,
+        default=DEFAULT_BOX_SMOOTH,
+        metavar="S",
+        help="blur each map by a Gaussian of sigma S x its longer side before its box; 0 is "
+        f"the paper's recipe (default: {DEFAULT_BOX_SMOOTH})",
+    )
+    parser.add_argument(
         "--metrics",
         default=",".join(DEFAULT_METRICS),
         help=f"comma-separated, from {','.join(METRICS)} (default: {','.join(DEFAULT_METRICS)})",
@@ -159,6 +168,7 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         limit=args.limit,
         max_side=args.max_side,
+        box_smooth=args.box_smooth,
         metrics=tuple(dict.fromkeys(_split_list(args.metrics))),
         metric_steps=args.metric_steps,
         rescale_boxes=args.rescale_boxes,

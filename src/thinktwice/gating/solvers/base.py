@@ -35,7 +35,7 @@ class FeedbackResult:
     the ordinary feedforward); ``template`` is ``dS_c/dI`` at the final gates.
     """
 
-    template: torch.Tensor  # [N, 3, H, W]
+    template: torch.Tensor | None  # [N, 3, H, W]; None when solve() was asked for no template
     scores: torch.Tensor  # [passes, N]
     open_fraction: torch.Tensor  # [passes, sites, N]: share of open gates per site
     converged: torch.Tensor  # [N] bool: gates reached a fixed point
@@ -131,9 +131,13 @@ class Solver(ABC):
         targets: torch.Tensor,
         sites: Sequence[GateSite],
         gated: Sequence[GateSite] | None = None,
+        *,
+        template: bool = True,
     ) -> FeedbackResult:
         """Feedback on ``gated`` sites (default: all ``sites``); ``sites`` are all the
-        network's sites of the same placement (some objectives linearise the network)."""
+        network's sites of the same placement (some objectives linearise the network).
+        ``template=False`` skips the image gradient at the final gates (a caller that
+        reads the gates only: no backward pass goes below the lowest gate)."""
         gated = list(sites if gated is None else gated)
         rule = self.make_rule(sites, gated)
         scores, fractions, evidence = [], [], []
@@ -141,7 +145,11 @@ class Solver(ABC):
             for iteration in range(self.max_iter + 1):
                 last = iteration == self.max_iter
                 out = gated_pass(
-                    classifier, images, targets, rule, template=last and not self.recursive
+                    classifier,
+                    images,
+                    targets,
+                    rule,
+                    template=template and last and not self.recursive,
                 )
                 scores.append(out.scores)
                 fractions.append(open_fraction(rule, len(images)))
@@ -149,7 +157,7 @@ class Solver(ABC):
                 converged = self.update(rule, step, apply=not last)
                 if last or bool(converged.all()):
                     break
-            if out.template is None:  # the template at the final gates: a plain gradient pass
+            if template and out.template is None:  # the template at the final gates
                 rule.recursive = False
                 out = gated_pass(classifier, images, targets, rule, template=True)
         result = FeedbackResult(
