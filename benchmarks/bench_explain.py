@@ -10,7 +10,7 @@ job's speed depends on what ran just before it, e.g. on the allocator's state).
 
     .venv/bin/python benchmarks/bench_explain.py [--batch 16] [--rounds 5] [--repeats 8]
 
-Targets: feedback <= 3x gradient per pair at batch 16; our baselines no slower
+Targets: feedback (default) <= 2x gradient per pair at batch 16; our baselines no slower
 than captum's.
 """
 
@@ -84,6 +84,9 @@ def runners(model, images, targets) -> dict[str, Callable[[], object]]:
         if name != "feedback"
     }
     jobs["feedback"] = lambda: METHODS["feedback"](model).attribute(images, targets)
+    jobs["feedback, paper map"] = lambda: METHODS["feedback"](model, saliency="abs").attribute(
+        images, targets
+    )
     jobs["feedback fsp all x3"] = lambda: METHODS["feedback"](
         model, solver="fsp", layers="all", max_iter=3
     ).attribute(images, targets)
@@ -201,8 +204,8 @@ def main() -> None:
         )
     ratio = seconds["feedback"] / seconds["gradient"]
     print(
-        f"\nfeedback (default) per pair = {ratio:.2f}x gradient (target <= 3x): "
-        f"{'OK' if ratio <= 3 else 'MISSED'}"
+        f"\nfeedback (default) per pair = {ratio:.2f}x gradient (target <= 2x): "
+        f"{'OK' if ratio <= 2 else 'MISSED'}"
     )
     print("\n| solver | iterations | converged | monotone | mean score first -> last |")
     print("|---|---|---|---|---|")

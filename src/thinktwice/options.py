@@ -88,6 +88,10 @@ FEEDBACK_PRESETS: dict[str, dict[str, Any]] = {
         "max_iter": 3,
         "saliency": "positive",
     },
+    # The paper's layer-by-layer variant on every site, one feedback pass, the paper's map: the
+    # best feedback variant on the dev photos of SqueezeNet 1.0 (no BatchNorm), useless on
+    # BatchNorm nets such as Lite0 (docs/feedback.md).
+    "recursive": {"solver": "fr", "layers": "all", "max_iter": 1, "saliency": "abs"},
 }
 
 # The default was chosen on the Tiny ImageNet dev split (docs/feedback.md has the sweep):

@@ -161,7 +161,8 @@ def add_feedback_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--preset",
         choices=tuple(FEEDBACK_PRESETS),
-        help="a named set of the options below; 'reference' is the authors' notebook "
+        help="a named set of the options below: 'reference' is the authors' notebook, "
+        "'recursive' the paper's fr variant on every site, best on nets without BatchNorm "
         "(docs/feedback.md); options given beside it win",
     )
     group.add_argument(

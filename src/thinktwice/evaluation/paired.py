@@ -20,6 +20,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Any
 
 from thinktwice.evaluation.metrics import ImageOutcome
 
@@ -85,15 +86,7 @@ def paired_comparisons(
     outcomes: Mapping[str, Sequence[ImageOutcome]], reference: str
 ) -> list[PairedComparison]:
     """``reference`` against every other method, under every criterion that was measured."""
-    found = []
-    for other in outcomes:
-        if other == reference:
-            continue
-        for criterion in CRITERIA:
-            comparison = compare(outcomes, reference, other, criterion)
-            if comparison.images:
-                found.append(comparison)
-    return found
+    return _against_reference(outcomes, reference, CRITERIA, compare)
 
 
 def markdown_paired(comparisons: Sequence[PairedComparison]) -> str:
@@ -232,12 +225,23 @@ def paired_score_comparisons(
     outcomes: Mapping[str, Sequence[ImageOutcome]], reference: str
 ) -> list[PairedScores]:
     """``reference`` against every other method, on every score that was measured."""
+    return _against_reference(outcomes, reference, SCORES, compare_scores)
+
+
+def _against_reference(
+    outcomes: Mapping[str, Sequence[ImageOutcome]],
+    reference: str,
+    measures: Sequence[str],
+    comparer: Callable[[Mapping[str, Sequence[ImageOutcome]], str, str, str], Any],
+) -> list[Any]:
+    """``comparer(outcomes, reference, other, measure)`` for every other method and measure,
+    keeping the comparisons that have images."""
     found = []
     for other in outcomes:
         if other == reference:
             continue
-        for score in SCORES:
-            comparison = compare_scores(outcomes, reference, other, score)
+        for measure in measures:
+            comparison = comparer(outcomes, reference, other, measure)
             if comparison.images:
                 found.append(comparison)
     return found

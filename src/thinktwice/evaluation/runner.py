@@ -66,6 +66,7 @@ from thinktwice.options import (
     LOC,
     POINTING,
     TOP_K,
+    model_label,
 )
 
 METRICS = EVAL_METRICS
@@ -266,7 +267,7 @@ def _run(
         return None
     scored = ScoredRecords(results, image_ids, settings.methods)
     summaries = summarise(scored)
-    title = f"{settings.model} on {settings.dataset}" + (
+    title = f"{model_label(settings.model)} on {settings.dataset}" + (
         f" ({settings.split})" if settings.split else ""
     )
     write_report(

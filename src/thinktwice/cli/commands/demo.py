@@ -2,7 +2,9 @@
 
 Explains ``chelsea`` (a cat) and ``coffee`` (an espresso) for their top class
 with every method, boxes them from the feedback map, and traces the feedback
-loop on chelsea; everything lands in ``--out``. ``--docs-img`` also copies the
+loop on chelsea; with the paper's two-object photo at hand (``--two-objects``, by default
+``../shared/images/cat_dog_1.jpg`` when that exists) it also maps each of its two classes
+with gradient and feedback. Everything lands in ``--out``. ``--docs-img`` also copies the
 README's figures there.
 """
 
@@ -18,11 +20,19 @@ from thinktwice.errors import ThinkTwiceError
 NAME = "demo"
 HELP = "explain, localize and trace scikit-image's chelsea and coffee photos into --out"
 PHOTOS = ("chelsea", "coffee")
+TWO_OBJECTS = Path("../shared/images/cat_dog_1.jpg")
+TWO_OBJECT_CLASSES = ("tiger cat", "golden retriever")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="out", help="output folder")
     parser.add_argument("--docs-img", help="also copy the README figures into this folder")
+    parser.add_argument(
+        "--two-objects",
+        default=str(TWO_OBJECTS),
+        help=f"a photo of a tiger cat and a golden retriever, mapped for each class (default: "
+        f"{TWO_OBJECTS}, skipped when absent)",
+    )
     add_device_argument(parser)
     add_quiet_argument(parser)
 
@@ -57,6 +67,12 @@ def run(args: argparse.Namespace) -> int:
         ["localize", *names, "--json", "--out", str(out)],
         ["feedback-trace", names[0], "--out", str(out)],
     ]
+    if Path(args.two_objects).is_file():
+        targets = [arg for name in TWO_OBJECT_CLASSES for arg in ("--target", name)]
+        methods = ["--methods", "gradient,feedback"]
+        steps.append(["explain", args.two_objects, *targets, *methods, "--out", str(out)])
+    else:
+        say(args, f"no two-object photo at {args.two_objects}: that step is skipped")
     shared = (["--device", args.device] if args.device else []) + (
         ["--quiet"] if args.quiet else []
     )
@@ -74,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
 def copy_docs_figures(out: Path, docs: Path) -> list[Path]:
     """The figures the README shows: both grids, chelsea's box and its trace."""
     wanted = ["*__grid.png", "chelsea__*__feedback__box.png", "chelsea__*__trace.png"]
+    # the two-object photo's grid is among the grids
     copied = []
     for pattern in wanted:
         for figure in sorted(out.glob(pattern)):
