@@ -191,3 +191,20 @@ def inclusive_box(coords: tuple[int, int, int, int], width: int, height: int, wh
             f"{width}x{height} image"
         )
     return Box(x0, y0, x1, y1)
+
+
+class LoadedDataset(Dataset):
+    """A dataset whose samples are all parsed up front into ``_samples`` (small annotation
+    files: a manifest, Tiny ImageNet's table)."""
+
+    _samples: tuple[Sample, ...] = ()
+
+    def __len__(self) -> int:
+        return len(self._samples)
+
+    def _load(self, index: int) -> Sample:
+        return self._samples[index]
+
+    @property
+    def image_ids(self) -> tuple[str, ...]:
+        return tuple(sample.image_id for sample in self._samples)

@@ -30,8 +30,8 @@ from typing import Any
 
 from thinktwice.errors import DatasetError
 from thinktwice.evaluation.datasets.base import (
-    Dataset,
     GroundTruth,
+    LoadedDataset,
     Sample,
     check_split,
     imagenet_synsets,
@@ -46,7 +46,7 @@ def is_manifest(path: Path) -> bool:
     return path.is_file() and path.suffix.lower() == ".json"
 
 
-class ManifestDataset(Dataset):
+class ManifestDataset(LoadedDataset):
     """Images and boxes listed in a JSON manifest; no splits."""
 
     splits = ()
@@ -65,16 +65,6 @@ class ManifestDataset(Dataset):
         check_split(split, self.splits, self.name)
         self.split = None
         self._samples = tuple(_read_manifest(self.path, num_classes))
-
-    def __len__(self) -> int:
-        return len(self._samples)
-
-    def _load(self, index: int) -> Sample:
-        return self._samples[index]
-
-    @property
-    def image_ids(self) -> tuple[str, ...]:
-        return tuple(sample.image_id for sample in self._samples)
 
 
 def _read_manifest(path: Path, num_classes: int) -> list[Sample]:

@@ -22,8 +22,8 @@ from pathlib import Path
 
 from thinktwice.errors import DatasetError
 from thinktwice.evaluation.datasets.base import (
-    Dataset,
     GroundTruth,
+    LoadedDataset,
     Sample,
     check_split,
     imagenet_synsets,
@@ -49,7 +49,7 @@ def is_tiny_imagenet(root: Path) -> bool:
     return (root / ANNOTATIONS).is_file() and (root / IMAGES).is_dir()
 
 
-class TinyImageNetVal(Dataset):
+class TinyImageNetVal(LoadedDataset):
     """The Tiny ImageNet validation photos with their boxes and ImageNet classes."""
 
     splits = ("dev", "test")
@@ -77,16 +77,6 @@ class TinyImageNetVal(Dataset):
         table = synsets if synsets is not None else imagenet_synsets()
         samples = _read_annotations(self.root, table)
         self._samples = tuple(s for n, s in samples if split is None or split_of(n) == split)
-
-    def __len__(self) -> int:
-        return len(self._samples)
-
-    def _load(self, index: int) -> Sample:
-        return self._samples[index]
-
-    @property
-    def image_ids(self) -> tuple[str, ...]:
-        return tuple(sample.image_id for sample in self._samples)
 
 
 def _read_annotations(root: Path, synsets: Mapping[str, int]) -> list[tuple[int, Sample]]:
