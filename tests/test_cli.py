@@ -374,3 +374,16 @@ def test_warnings_are_one_line_and_quiet_drops_them(capsys, monkeypatch, tmp_pat
     assert status == 0 and err == "thinktwice: warning: first line second line\n"
     status, out, err = _run(capsys, "demo", "--out", tmp_path, "--quiet")
     assert status == 0 and out == "" and err == ""
+
+
+def test_feedback_flags_reach_the_method_options():
+    from thinktwice.cli.common import feedback_options
+    from thinktwice.cli.main import build_parser
+
+    parser, _ = build_parser()
+    args = parser.parse_args(["explain", "x.png", "--methods", "feedback", "--preset",
+                              "reference", "--max-iter", "1", "--saliency", "abs",
+                              "--prune-only", "--decision", "gradient"])  # fmt: skip
+    assert feedback_options(args) == {"preset": "reference", "max_iter": 1, "saliency": "abs",
+                                      "prune_only": True, "decision": "gradient"}  # fmt: skip
+    assert feedback_options(parser.parse_args(["explain", "x.png"])) == {}
