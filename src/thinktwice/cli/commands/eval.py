@@ -27,6 +27,7 @@ from thinktwice.options import (
     DEFAULT_MODEL,
     IMAGENET_VAL_1000,
     TINY_IMAGENET_NAMES,
+    model_label,
 )
 from thinktwice.options import DEFAULT_EVAL_METRICS as DEFAULT_METRICS
 from thinktwice.options import DEFAULT_METRIC_STEPS as DEFAULT_STEPS
@@ -185,7 +186,7 @@ def run(args: argparse.Namespace) -> int:
             report=_warn,
         )  # fmt: skip
     if summaries is not None:
-        print(markdown_summary(summaries, f"{args.model} on {settings.dataset}"
+        print(markdown_summary(summaries, f"{model_label(args.model)} on {settings.dataset}"
                                + (f" ({args.split})" if args.split else "")))  # fmt: skip
         out = Path(args.out)
         print(
