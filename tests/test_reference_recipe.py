@@ -99,3 +99,15 @@ def test_options_beside_a_preset_win_and_unknown_presets_are_refused(lite0):
         Feedback(lite0, placement="middle")
     with pytest.raises(OptionError, match="saliency"):
         Feedback(lite0, saliency="squared")
+
+
+def test_gated_grad_cam_with_all_gates_open_is_grad_cam(lite0):
+    """With no feedback pass the gates stay open, so the default map must be Grad-CAM's."""
+    from thinktwice.attribution.gradcam import GradCAM
+
+    photos = torch.rand(2, 3, 224, 224, generator=torch.Generator().manual_seed(1))
+    ours = Feedback(lite0, max_iter=0, saliency="gradcam").attribute(photos, [285, 1])
+    reference = GradCAM(lite0).attribute(photos, [285, 1])
+    torch.testing.assert_close(ours.saliency, reference.saliency, rtol=1e-4, atol=1e-6)
+    moved = Feedback(lite0, saliency="gradcam").attribute(photos, [285, 1])  # the default gates
+    assert not torch.allclose(moved.saliency, reference.saliency)
