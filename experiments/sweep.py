@@ -31,7 +31,7 @@ from thinktwice.evaluation.datasets import open_dataset
 from thinktwice.evaluation.metrics import gt_labels, guess_correct
 from thinktwice.evaluation.pointing import play
 from thinktwice.io.images import image_to_array, load_image
-from thinktwice.localization import localize
+from thinktwice.localization import localize, smoothed
 from thinktwice.models.zoo import load_model
 
 ROOT = Path("runs/maps")
@@ -73,18 +73,12 @@ def compute(args: argparse.Namespace) -> None:
         print(f"{args.name}: {min(start + args.batch, len(ids))}/{len(ids)}", file=sys.stderr)
 
 
-def _smooth(smap: np.ndarray, sigma: float) -> np.ndarray:
-    if sigma <= 0:
-        return smap
-    return cv2.GaussianBlur(smap, (0, 0), sigma)
-
-
 def _score_one(job: tuple) -> tuple[str, int, bool, bool | None]:
     image_id, cls, smap, path, objects, box_options, sigma = job
     cv2.setNumThreads(1)
     photo = image_to_array(load_image(path))
     height, width = photo.shape[:2]
-    smap = _smooth(smap.astype(np.float32), sigma)
+    smap = smoothed(smap.astype(np.float32), sigma / max(smap.shape))  # sigma in map pixels
     found = localize(photo, smap, **box_options)
     hit = guess_correct((cls, found.box), objects)
     trial = play(smap, objects, cls, width, height)

@@ -26,7 +26,6 @@ from thinktwice.attribution.gradcam import grad_cam, last_spatial_site
 from thinktwice.errors import OptionError
 from thinktwice.gating.hooks import rules_installed
 from thinktwice.gating.sites import (
-    PLACEMENTS,
     GateSite,
     check_kinds,
     find_sites,
@@ -91,6 +90,7 @@ def saliency_map(template: torch.Tensor, kind: str) -> torch.Tensor:
 
 def gated_grad_cam(
     model: Classifier,
+    layer: str,
     solver: Solver,
     result: FeedbackResult,
     sites: Sequence[GateSite],
@@ -99,12 +99,11 @@ def gated_grad_cam(
 ) -> torch.Tensor:
     """Grad-CAM of the network with feedback's final gates in place: the class's
     feature-map weights (and, for gates below the layer, its activations) come from
-    the pruned network."""
+    the pruned network. ``layer``: the module Grad-CAM reads."""
     rule = solver.make_rule(sites, result.sites)
     rule.set_gates(result.gates)
     rule.recursive = False
     rule.recording_inputs = False
-    layer = model.gradcam_layer or last_spatial_site(model, inputs[:1])
     with rules_installed(model, rule.sites, rule):
         cam, _ = grad_cam(model, layer, inputs, targets)
     return cam
@@ -185,20 +184,19 @@ class Feedback(AttributionMethod):
         solver_name, layers = options.pop("solver"), options.pop("layers")
         self.kinds = check_kinds(options.pop("kinds"))
         self.placement, self.saliency = options.pop("placement"), options.pop("saliency")
-        if self.placement not in PLACEMENTS:
-            raise OptionError(
-                f"placement must be one of {', '.join(PLACEMENTS)}; got {self.placement!r}"
-            )
         if self.saliency not in SALIENCY_MAPS:
             raise OptionError(
                 f"saliency must be one of {', '.join(SALIENCY_MAPS)}; got {self.saliency!r}"
             )
         self.solver = build_solver(solver_name, options)
         self.layers = layers
-        survey = survey_sites(self.model, self.probe(), self.placement)
+        survey = survey_sites(self.model, self.probe(), self.placement)  # checks placement
         if not select_sites(survey.sites, "all", self.kinds):
             require_sites(self.model, survey, self.name, "gate sites")
         warn_ungated(survey, self.name)
+        self.cam_layer = None  # found once here, not by a probe forward per batch
+        if self.saliency == "gradcam":
+            self.cam_layer = self.model.gradcam_layer or last_spatial_site(self.model, self.probe())
         select_sites(survey.sites, layers, self.kinds)  # unknown names fail now, not per batch
 
     @classmethod
@@ -223,7 +221,9 @@ class Feedback(AttributionMethod):
         cam = self.saliency == "gradcam"
         result = self.solver.solve(self.model, inputs, targets, sites, gated, template=not cam)
         if cam:
-            saliency = gated_grad_cam(self.model, self.solver, result, sites, inputs, targets)
+            saliency = gated_grad_cam(
+                self.model, self.cam_layer, self.solver, result, sites, inputs, targets
+            )
         else:
             saliency = saliency_map(result.template, self.saliency)
         return Attribution(
