@@ -61,6 +61,19 @@ def test_maps_only_for_classes_that_can_score():
     assert needed == [7, 3, 5]  # predicted non-ground-truth classes (9, 1, 2) get no map
 
 
+def test_a_label_takes_its_best_scored_class_also_outside_the_top_5():
+    """A VOC label maps to many ImageNet classes: its target is the one the model scores
+    highest over the whole ranking, not its smallest index, and only top-5 predictions
+    that are ground truth get extra maps."""
+    dog = GroundTruth(frozenset({151, 200, 260}), _box(0, 0, 9, 9))
+    sample = Sample("x", Path("x.jpg"), 64, 64, (dog,))
+    ranking = [9, 8, 1, 5, 2, 4, 260, 151, 200, 0]
+    needed, representatives = classes_to_explain(sample, ranking)
+    assert representatives == [260]
+    assert needed == [260]
+    assert classes_to_explain(sample, ranking[:5]) == ([151], [151])  # none ranked: smallest
+
+
 def test_torn_last_line_is_skipped_and_finished_lines_kept(tmp_path):
     results = ResultsFile(tmp_path / "results.jsonl")
     results.append({"image_id": "a", "method": "gradient", "loc_gt": 1.0})

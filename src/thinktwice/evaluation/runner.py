@@ -136,6 +136,8 @@ class EvalSettings:
         faithful = any(m in FAITHFULNESS_METRICS for m in self.metrics)
         return {
             "format": RESULTS_FORMAT,
+            # a label's class: its best-ranked accepted class over the whole ranking
+            "label_class": "best-ranked",
             "dataset": self.dataset,
             "split": self.split,
             "model": self.model,
@@ -342,7 +344,7 @@ def _run_batch(
     if not good:
         return
     inputs = torch.stack([model.preprocess(item.image) for item, _ in good])
-    ranked = _top_k(model, inputs)
+    ranked = _ranking(model, inputs)
     for method, attributor in attributors.items():
         rows = [
             (row, item, 1.0 / len(methods))
@@ -372,17 +374,21 @@ def _load(dataset: Dataset, index: int, report: Callable[[str], None] | None) ->
     return _Loaded(sample, image_id, image, image_to_array(image))
 
 
-def _top_k(model: Classifier, inputs: torch.Tensor) -> list[list[int]]:
+def _ranking(model: Classifier, inputs: torch.Tensor) -> list[list[int]]:
+    """Every class of each image, best first."""
     with eval_mode(model), torch.no_grad():
-        return model(inputs).topk(TOP_K, dim=1).indices.tolist()
+        return model(inputs).argsort(dim=1, descending=True).tolist()
 
 
 def classes_to_explain(sample: Sample, ranked: Sequence[int]) -> tuple[list[int], list[int]]:
     """(classes needing a map, one representative class per ground-truth label).
 
-    A label's representative is its best-ranked accepted class (its smallest
-    index when none is ranked); predicted classes that are ground truth get maps
-    too, the others cannot be right and get none.
+    ``ranked``: the model's classes, best first (all of them, or its top k). A
+    label's representative is its best-ranked accepted class (its smallest index
+    when none is ranked): for a label with several accepted classes (a VOC class
+    mapped to ImageNet classes) that is the one the model scores highest, also
+    when it is not in the top 5. Predicted top-5 classes that are ground truth
+    get maps too; the others cannot be right and get none.
     """
     rank = {c: r for r, c in enumerate(ranked)}
     representatives = [
@@ -390,7 +396,8 @@ def classes_to_explain(sample: Sample, ranked: Sequence[int]) -> tuple[list[int]
         for label in gt_labels(sample.objects)
     ]
     accepted = sample.classes
-    needed = list(dict.fromkeys(representatives + [c for c in ranked if c in accepted]))
+    predicted = [c for c in ranked[:TOP_K] if c in accepted]
+    needed = list(dict.fromkeys(representatives + predicted))
     return needed, representatives
 
 
@@ -417,7 +424,7 @@ def _run_method(
     ):
         own = dict(zip(needed, maps[cursor : cursor + len(needed)], strict=True))
         cursor += len(needed)
-        record = _score_image(item, ranked[row], own, representatives, settings, auc)
+        record = _score_image(item, ranked[row][:TOP_K], own, representatives, settings, auc)
         MapsStore(results.path.parent).record(method, item.sample, item.photo, own, representatives)
         record["seconds"]["saliency"] = saliency_seconds * len(needed)
         if auc:
