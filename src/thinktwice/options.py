@@ -110,6 +110,10 @@ DEFAULT_SALIENCY = "gradcam"
 
 TINY_IMAGENET_NAMES: tuple[str, ...] = ("tiny-imagenet", "tiny-imagenet-val")
 IMAGENET_VAL_1000 = "imagenet-val-1000"
+#: PASCAL VOC 2007 (several objects per photo), scored through its ImageNet class map.
+VOC2007 = "voc2007"
+#: The datasets ``thinktwice eval`` takes by name (read from $THINKTWICE_DATASETS).
+NAMED_DATASETS: tuple[str, ...] = (*TINY_IMAGENET_NAMES, IMAGENET_VAL_1000, VOC2007)
 LOC, POINTING, DELETION, INSERTION = "loc", "pointing", "deletion", "insertion"
 EVAL_METRICS: tuple[str, ...] = (LOC, POINTING, DELETION, INSERTION)
 DEFAULT_EVAL_METRICS: tuple[str, ...] = (LOC, POINTING)

@@ -37,7 +37,7 @@ from thinktwice.evaluation.faithfulness import DEFAULT_STEPS, faithfulness
 from thinktwice.evaluation.maps_store import MapsStore
 from thinktwice.evaluation.metrics import evaluate_image, gt_labels
 from thinktwice.evaluation.pointing import play
-from thinktwice.evaluation.report import write_report
+from thinktwice.evaluation.report import headline_for, write_report
 from thinktwice.evaluation.results import (
     RESULTS_FORMAT,
     RESULTS_NAME,
@@ -278,6 +278,7 @@ def _run(
         paired_scores=compare_scores_with_reference(scored, REFERENCE),
         about={"dataset": settings.dataset, "split": settings.split, "model": settings.model},
         reference=REFERENCE,
+        headline=headline_for(settings.class_map is not None or scored.several_classes),
     )
     return summaries
 

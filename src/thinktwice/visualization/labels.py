@@ -23,12 +23,14 @@ HIGHER_IS_BETTER = "accuracy (higher is better)"
 #: Evaluation measure -> (panel title, what its axis shows).
 METRIC_LABELS: dict[str, tuple[str, str]] = {
     "loc_error_gt": ("Localization error, GT label", LOWER_IS_BETTER),
+    "loc_error_pairs": ("Localization error per (photo, class)", LOWER_IS_BETTER),
     "loc_error_top1": ("Localization error, top-1", LOWER_IS_BETTER),
     "loc_error_top5": ("Localization error, top-5", LOWER_IS_BETTER),
     "cls_error_top1": ("Classification error, top-1", LOWER_IS_BETTER),
     "cls_error_top5": ("Classification error, top-5", LOWER_IS_BETTER),
     "pointing": ("Pointing game", HIGHER_IS_BETTER),
     "pointing_class_mean": ("Pointing game, class mean", HIGHER_IS_BETTER),
+    "pointing_difficult_class_mean": ("Pointing game, difficult, class mean", HIGHER_IS_BETTER),
 }
 
 
