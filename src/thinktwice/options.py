@@ -19,6 +19,8 @@ METHOD_LABELS: dict[str, str] = {
     "deconvnet": "Deconvnet",
     "guided_backprop": "Guided backprop",
     "gradcam": "Grad-CAM",
+    "excitation_backprop": "Excitation backprop",
+    "contrastive_excitation_backprop": "Contrastive excitation backprop",
     "feedback": "Feedback (ours)",
 }
 METHOD_NAMES: tuple[str, ...] = tuple(METHOD_LABELS)
