@@ -4,30 +4,66 @@ The command line builds its parser from here (choices, and the defaults every
 ``--help`` shows) without importing torch, so ``thinktwice --help`` is instant.
 The registries that do the work use these names: ``thinktwice.attribution.METHODS``,
 ``thinktwice.models.MODELS`` and ``thinktwice.gating.solvers.SOLVERS``; the tests
-check that each registry and its list here agree.
+check that each registry and its list here agree. The method names are read from
+the method modules themselves (:func:`method_catalog`), so a new method is one file.
 """
 
 from __future__ import annotations
 
+import ast
+import re
+from pathlib import Path
 from typing import Any
 
 # --- saliency methods -------------------------------------------------------------------------
 
+ATTRIBUTION_DIR = Path(__file__).with_name("attribution")
+
+
+def method_catalog(folder: Path = ATTRIBUTION_DIR) -> dict[str, str]:
+    """Method key -> display label, in display order, read from the method modules' source.
+
+    Each method class writes ``name``, ``label`` and ``order`` as literals on their own
+    lines of its body (see :class:`thinktwice.attribution.AttributionMethod`); reading
+    them from the text keeps this module free of torch, so ``--help`` is instant, and
+    makes a new method module the only file to add (a test checks this list against
+    the registry).
+    """
+    found: list[tuple[int, str, str]] = []
+    for path in sorted(folder.glob("*.py")):
+        for values in _class_literals(path.read_text(encoding="utf-8")):
+            if isinstance(values.get("name"), str):
+                label = str(values.get("label", values["name"]))
+                found.append((int(values.get("order", 100)), values["name"], label))
+    return {name: label for _, name, label in sorted(found)}
+
+
+_CLASS = re.compile(r"^class \w+")
+_ATTRIBUTE = re.compile(r"^    (name|label|order)\s*(?::[^=]*)?=\s*(.+?)\s*$")
+
+
+def _class_literals(source: str) -> list[dict[str, Any]]:
+    """Per top-level class of ``source``, its ``name``/``label``/``order`` literals."""
+    classes: list[dict[str, Any]] = []
+    for line in source.splitlines():
+        if _CLASS.match(line):
+            classes.append({})
+        elif classes and (match := _ATTRIBUTE.match(line)):
+            try:
+                classes[-1][match[1]] = ast.literal_eval(match[2])
+            except (ValueError, SyntaxError):
+                continue  # not a literal: the registry test names the class
+    return classes
+
+
 #: Method key (what ``explain(method=...)`` and ``--methods`` take) -> the name a figure shows.
-METHOD_LABELS: dict[str, str] = {
-    "gradient": "Gradient",
-    "deconvnet": "Deconvnet",
-    "guided_backprop": "Guided backprop",
-    "gradcam": "Grad-CAM",
-    "excitation_backprop": "Excitation backprop",
-    "contrastive_excitation_backprop": "Contrastive excitation backprop",
-    "feedback": "Feedback (ours)",
-}
+METHOD_LABELS: dict[str, str] = method_catalog()
 METHOD_NAMES: tuple[str, ...] = tuple(METHOD_LABELS)
 
 
 def method_label(method: str) -> str:
-    """The display name of a method key (an unknown key is shown as it is)."""
+    """The display name of a method key (an unknown key, such as a variant's full display
+    name, is shown as it is)."""
     return METHOD_LABELS.get(method, method)
 
 

@@ -418,6 +418,7 @@ class ExcitationBackprop(AttributionMethod):
 
     name = "excitation_backprop"
     label = "Excitation backprop"
+    order = 50
     contrastive: ClassVar[bool] = False
 
     def __init__(
@@ -511,4 +512,5 @@ class ContrastiveExcitationBackprop(ExcitationBackprop):
 
     name = "contrastive_excitation_backprop"
     label = "Contrastive excitation backprop"
+    order = 60
     contrastive = True

@@ -163,6 +163,8 @@ class Feedback(AttributionMethod):
     """
 
     name = "feedback"
+    label = "Feedback"
+    order = 100
 
     def __init__(
         self,

@@ -1,7 +1,9 @@
 """The words on a figure: method display names, class titles, probabilities.
 
-Method keys (``guided_backprop``) are shown by their display names ("Guided
-backprop"), which live with the keys in :mod:`thinktwice.options`.
+Method keys (``guided_backprop``) are shown by their labels ("Guided backprop"),
+which live with the methods (each class's ``label``, read by
+:data:`thinktwice.options.METHOD_LABELS`); a method with options other than its
+defaults is shown by its display name (``AttributionMethod.display_name``).
 """
 
 from __future__ import annotations
