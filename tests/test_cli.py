@@ -90,7 +90,7 @@ def test_explain_writes_maps_and_a_grid_for_several_classes(capsys, photos, tmp_
     assert not np.allclose(cat, tabby)  # one map per class
     with Image.open(tmp_path / "chelsea__grid.png") as grid:
         assert grid.size[0] > grid.size[1]
-    assert len(out.splitlines()) == 9
+    assert len(out.splitlines()) == 11  # 8 maps, the grid, each method's options.json
 
 
 def test_localize_json_lines_hold_boxes_in_original_pixels(capsys, photos, tmp_path):
@@ -111,10 +111,13 @@ def test_feedback_trace_writes_plot_and_numbers(capsys, photos, tmp_path):
     status, _, err = _run(capsys, "feedback-trace", photos / "chelsea.png", "--out", tmp_path,
                           "--max-iter", "3")  # fmt: skip
     assert status == 0, err
-    trace = json.loads((tmp_path / "chelsea__285-egyptian-cat__trace.json").read_text())
+    stem = "chelsea__285-egyptian-cat__trace__feedback-max-iter-3-gated-grad-cam"  # a variant
+    trace = json.loads((tmp_path / f"{stem}.json").read_text())
     assert len(trace["scores"]) == 4  # the feedforward pass and three feedback passes
     assert all(len(f) == 4 and 0 <= min(f) <= max(f) <= 1 for f in trace["open_fraction"].values())
-    assert (tmp_path / "chelsea__285-egyptian-cat__trace.png").stat().st_size > 0
+    assert trace["options"]["max_iter"] == 3
+    assert trace["label"] == "Feedback · max-iter 3, gated Grad-CAM"
+    assert (tmp_path / f"{stem}.png").stat().st_size > 0
 
 
 def test_compare_models_figure_and_missing_weights(capsys, photos, tmp_path):

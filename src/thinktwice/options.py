@@ -112,11 +112,15 @@ GATE_DECISIONS: tuple[str, ...] = ("gain", "gradient")
 # The map of Feedback: the paper's max |T| over colour, its positive part (the authors'
 # notebook), or Grad-CAM computed on the network with feedback's gates in place.
 SALIENCY_MAPS: tuple[str, ...] = ("abs", "positive", "gradcam")
-# Named option sets of Feedback(preset=...). "reference": the authors' PyTorch notebook
-# (caochunshui/Feedback-CNN, vgg_fsp.ipynb; docs/feedback.md): a gate on the input of every
-# layer (the image included), opened where the score's gradient there is positive, never
-# reopened, 1 + 3 passes, the positive part of the image gradient as the map.
+# Named option sets of Feedback(preset=...); options given beside a preset win.
 FEEDBACK_PRESETS: dict[str, dict[str, Any]] = {
+    # The paper's recipe (Cao et al. 2015, sections 3.2-3.3 and 4.1): selective pruning on
+    # every ReLU and max-pool output, the map max |T| over colour.
+    "paper": {"solver": "fsp", "layers": "all", "saliency": "abs"},
+    # The authors' PyTorch notebook (caochunshui/Feedback-CNN, vgg_fsp.ipynb;
+    # docs/feedback.md): a gate on the input of every layer (the image included), opened
+    # where the score's gradient there is positive, never reopened, 1 + 3 passes, the
+    # positive part of the image gradient as the map.
     "reference": {
         "solver": "fsp",
         "layers": "all",
@@ -130,6 +134,32 @@ FEEDBACK_PRESETS: dict[str, dict[str, Any]] = {
     # best feedback variant on the dev photos of SqueezeNet 1.0 (no BatchNorm), useless on
     # BatchNorm nets such as Lite0 (docs/feedback.md).
     "recursive": {"solver": "fr", "layers": "all", "max_iter": 1, "saliency": "abs"},
+}
+#: One line per preset for ``--help`` and docs/feedback.md.
+PRESET_SUMMARIES: dict[str, str] = {
+    "paper": "the paper's recipe: fsp on every ReLU and max-pool, the max |T| map",
+    "reference": "the authors' notebook: fsp gates on every layer's input, positive map",
+    "recursive": "fr on every site, one pass, the max |T| map (best on SqueezeNet 1.0)",
+}
+#: Presets measured to fail: preset -> (on which models: "batchnorm" or "any", the measurement).
+PRESET_FAILURES: dict[str, tuple[str, str]] = {
+    "paper": (
+        "batchnorm",
+        "on EfficientNet-Lite0 (BatchNorm) the hard gates route BatchNorm biases instead of "
+        "image evidence: fsp on all 33 sites (3 passes, max |T| map) gave 96.0% GT-label loc. "
+        "error on 400 Tiny ImageNet dev photos, against 73.8% for the plain gradient",
+    ),
+    "recursive": (
+        "batchnorm",
+        "on EfficientNet-Lite0 (BatchNorm) it gave 99.0% GT-label loc. error and 40.5% "
+        "pointing on 200 imagenet-val-1000 dev photos, against 61.0% and 88.0% for the plain "
+        "gradient",
+    ),
+    "reference": (
+        "any",
+        "its maps are too sparse for GrabCut boxes: 100.0% GT-label loc. error on Lite0 and "
+        "96.5% on SqueezeNet 1.0 (200 imagenet-val-1000 dev photos; pointing 90.5% and 93.5%)",
+    ),
 }
 
 # The default was chosen on the Tiny ImageNet dev split (docs/feedback.md has the sweep):

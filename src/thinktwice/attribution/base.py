@@ -308,6 +308,12 @@ class AttributionMethod(ABC):
         return dict(options)
 
     @classmethod
+    def complete_options(cls, **options: Any) -> dict[str, Any]:
+        """Every option a method built with ``options`` runs with, for people to read (the
+        resolved options and any default the method's parts fill in themselves)."""
+        return cls.resolved_options(**options)
+
+    @classmethod
     def check_options(cls, options: dict[str, Any]) -> None:
         """An :class:`OptionError` naming the valid options when ``options`` has others."""
         parameters = inspect.signature(cls.__init__).parameters

@@ -29,6 +29,7 @@ import cv2
 import matplotlib
 import numpy as np
 
+from thinktwice.attribution import METHODS
 from thinktwice.errors import ThinkTwiceError, UnknownClassError
 from thinktwice.evaluation.datasets.base import GroundTruth
 from thinktwice.evaluation.maps_store import MapsStore, StoredImage
@@ -98,13 +99,14 @@ def report_data(run_dir: Path) -> dict[str, Any]:
         "title": run_title(settings),
         "settings": settings,
         "methods": methods,
-        "method_labels": {m: method_label(m) for m in methods},
+        "method_labels": method_labels(methods, settings),
         "summary": summaries,
         "columns": columns,
         "headline": list(headline),
         "chart_metrics": [k for k in chart_metrics(headline) if k in shown],
         "summary_notes": ([SCENE_NOTE] if headline else [])
-        + ([POINTING_SUBSETS_NOTE] if shown & set(TRIAL_COUNTS) else []),
+        + ([POINTING_SUBSETS_NOTE] if shown & set(TRIAL_COUNTS) else [])
+        + option_notes(methods, settings),
         "paired": paired,
         "labels": labels.names,
         "class_names": labels.class_names_used(),
@@ -168,6 +170,34 @@ def _check_record(path: Path, record: Record) -> None:
             f"{path}: a line for {record['image_id']!r} / {record['method']!r} lacks 'top5' "
             "or has 'boxes' that are not an object (not a results file of thinktwice eval)"
         )
+
+
+def method_labels(methods: Sequence[str], settings: Mapping[str, Any]) -> dict[str, str]:
+    """Each method's display name, built from the options run.json records for it."""
+    recorded = settings.get("method_options") or {}
+    return {
+        m: METHODS[m].display_name(recorded.get(m, {})) if m in METHODS else method_label(m)
+        for m in methods
+    }
+
+
+def option_notes(methods: Sequence[str], settings: Mapping[str, Any]) -> list[str]:
+    """One line per method that ran with options: its display name and every option."""
+    recorded = settings.get("method_options") or {}
+    labels = method_labels(methods, settings)
+    notes = []
+    for method in methods:
+        options = recorded.get(method)
+        if options and method in METHODS:
+            options = METHODS[method].complete_options(**options)
+        if options:
+            words = ", ".join(f"{k} {_option_text(v)}" for k, v in options.items())
+            notes.append(f"{labels[method]}: {words}.")
+    return notes
+
+
+def _option_text(value: Any) -> str:
+    return "+".join(map(str, value)) if isinstance(value, list) else str(value)
 
 
 def _method_order(methods: Iterable[str]) -> list[str]:

@@ -5,6 +5,7 @@
     {"title": ..., "dataset": ..., "split": ..., "model": ...,   # what was evaluated
      "headline": [metric, ...],                               # what leads the tables ([] :
                                                               # the ILSVRC errors, in order)
+     "method_labels": {method: display name, ...},            # built from its options
      "methods": {method: {metric: value, ...}, ...},          # MetricsAccumulator.summary()
      "paired": {"reference": "feedback",
                 "localization": [McNemar comparison, ...],
@@ -97,18 +98,22 @@ def write_report(
     about: Mapping[str, Any] | None = None,
     reference: str = "feedback",
     headline: Sequence[str] = (),
+    labels: Mapping[str, str] | None = None,
 ) -> dict[str, Path]:
     """Write the three report files atomically; returns their paths by kind.
 
     ``paired`` (McNemar, localization) and ``paired_scores`` (Wilcoxon, faithfulness)
     comparisons of ``reference`` with the other methods go to both summary files;
     ``about`` (dataset, split, model) to summary.json; ``headline`` (see
-    :func:`headline_for`) leads the table and is the chart's metrics.
+    :func:`headline_for`) leads the table and is the chart's metrics; ``labels`` (method
+    -> display name) name the rows and the chart's bars.
     """
+    labels = dict(labels or {})
     document = {
         "title": title,
         **dict(about or {}),
         "headline": list(headline),
+        "method_labels": labels,
         "methods": summaries,
         "paired": {
             "reference": reference,
@@ -117,7 +122,7 @@ def write_report(
         },
     }
     text = json.dumps(document, indent=2) + "\n"
-    table = markdown_summary(summaries, title, headline)
+    table = markdown_summary(summaries, title, headline, labels)
     for section in (markdown_paired(paired), markdown_paired_scores(paired_scores)):
         if section:
             table += "\n" + section
@@ -126,7 +131,9 @@ def write_report(
         "table": atomic_write(out_dir / TABLE_NAME, lambda h: h.write(table.encode())),
     }
     metrics = chart_metrics(headline)
-    measured = {m: _chart_values(s, metrics) for m, s in summaries.items() if s.get("n")}
+    measured = {
+        labels.get(m, m): _chart_values(s, metrics) for m, s in summaries.items() if s.get("n")
+    }
     if measured:
         figure = bar_chart(measured, metrics, title=title, ylabel="error / accuracy")
         paths["chart"] = save_figure(figure, out_dir / CHART_NAME)
@@ -144,11 +151,15 @@ def chart_metrics(headline: Sequence[str] = ()) -> list[str]:
 
 
 def markdown_summary(
-    summaries: Mapping[str, Mapping[str, Any]], title: str, headline: Sequence[str] = ()
+    summaries: Mapping[str, Mapping[str, Any]],
+    title: str,
+    headline: Sequence[str] = (),
+    labels: Mapping[str, str] | None = None,
 ) -> str:
-    """One row per method: errors and pointing accuracies as percentages (subsets with
-    their trial counts), AUCs as fractions; columns nothing measured are left out, the
-    ``headline`` columns first."""
+    """One row per method (by its display name in ``labels``): errors and pointing
+    accuracies as percentages (subsets with their trial counts), AUCs as fractions;
+    columns nothing measured are left out, the ``headline`` columns first."""
+    labels = labels or {}
     percent, aucs = measured_columns(summaries, headline)
     headers = [PERCENT_COLUMNS[k] for k in percent] + [AUC_COLUMNS[k] for k in aucs]
     lines = [f"### {title}", ""] + ([SCENE_NOTE, ""] if headline else [])
@@ -159,7 +170,8 @@ def markdown_summary(
     for method, summary in summaries.items():
         cells = [_percent_cell(summary, k) for k in percent]
         cells += [_fraction(summary.get(k)) for k in aucs]
-        lines.append(f"| {method} | {summary.get('n', 0)} | " + " | ".join(cells) + " |")
+        name = labels.get(method, method)
+        lines.append(f"| {name} | {summary.get('n', 0)} | " + " | ".join(cells) + " |")
     if any(k in TRIAL_COUNTS for k in percent):
         lines += ["", POINTING_SUBSETS_NOTE]
     return "\n".join(lines) + "\n"

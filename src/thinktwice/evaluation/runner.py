@@ -154,6 +154,14 @@ class EvalSettings:
             "method_options": {name: options for name, options in resolved.items() if options},
         }
 
+    def labels(self) -> dict[str, str]:
+        """Each method's display name with its options ("Feedback · gated Grad-CAM")."""
+        return {
+            name: METHODS[name].display_name(self.method_options.get(name, {}))
+            for name in self.methods
+            if name in METHODS
+        }
+
     def validate(self) -> None:
         """OptionError (one line, with the valid choices) for any setting out of range."""
         _check_methods(self.methods)
@@ -279,6 +287,7 @@ def _run(
         about={"dataset": settings.dataset, "split": settings.split, "model": settings.model},
         reference=REFERENCE,
         headline=headline_for(settings.class_map is not None or scored.several_classes),
+        labels=settings.labels(),
     )
     return summaries
 

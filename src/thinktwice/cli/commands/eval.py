@@ -198,9 +198,11 @@ def run(args: argparse.Namespace) -> int:
         )  # fmt: skip
     if summaries is not None:
         out = Path(args.out)
-        headline = json.loads((out / SUMMARY_NAME).read_text(encoding="utf-8")).get("headline", [])
-        print(markdown_summary(summaries, f"{model_label(args.model)} on {settings.dataset}"
-                               + (f" ({args.split})" if args.split else ""), headline))  # fmt: skip
+        written = json.loads((out / SUMMARY_NAME).read_text(encoding="utf-8"))
+        title = f"{model_label(args.model)} on {settings.dataset}" + (
+            f" ({args.split})" if args.split else ""
+        )
+        print(markdown_summary(summaries, title, written["headline"], written["method_labels"]))
         print(
             f"results: {out / RESULTS_NAME}, summary: {out / SUMMARY_NAME}, {out / TABLE_NAME}",
             file=sys.stderr,
