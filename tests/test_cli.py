@@ -16,6 +16,8 @@ from PIL import Image
 
 from thinktwice.cli.main import main
 
+from .conftest import SHARED
+
 skimage_data = pytest.importorskip("skimage.data", reason="the demo extra (scikit-image)")
 
 
@@ -189,7 +191,13 @@ def test_demo_writes_the_readme_figures(capsys, tmp_path):
         assert (tmp_path / "out" / f"{name}__grid.png").exists()
     boxes = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
     assert [b["target"] for b in boxes] == [285, 967]
-    assert len(list((tmp_path / "img").glob("demo-*.png"))) == 4
+    # two grids, chelsea's box and trace; the two-object grid and the VOC scene where at hand
+    from thinktwice.cli.commands.demo import TWO_OBJECTS
+
+    extra = TWO_OBJECTS.is_file() + (SHARED / "datasets" / "voc2007").is_dir()
+    assert len(list((tmp_path / "img").glob("demo-*.png"))) == 4 + extra
+    if (SHARED / "datasets" / "voc2007").is_dir():
+        assert (tmp_path / "img" / "demo-voc2007-002167__scene.png").exists()
 
 
 # --- one grammar, several methods everywhere ------------------------------------------------
