@@ -16,6 +16,8 @@ from PIL import Image
 
 from thinktwice.cli.main import main
 
+from .conftest import SHARED
+
 skimage_data = pytest.importorskip("skimage.data", reason="the demo extra (scikit-image)")
 
 
@@ -90,7 +92,7 @@ def test_explain_writes_maps_and_a_grid_for_several_classes(capsys, photos, tmp_
     assert not np.allclose(cat, tabby)  # one map per class
     with Image.open(tmp_path / "chelsea__grid.png") as grid:
         assert grid.size[0] > grid.size[1]
-    assert len(out.splitlines()) == 9
+    assert len(out.splitlines()) == 11  # 8 maps, the grid, each method's options.json
 
 
 def test_localize_json_lines_hold_boxes_in_original_pixels(capsys, photos, tmp_path):
@@ -111,10 +113,13 @@ def test_feedback_trace_writes_plot_and_numbers(capsys, photos, tmp_path):
     status, _, err = _run(capsys, "feedback-trace", photos / "chelsea.png", "--out", tmp_path,
                           "--max-iter", "3")  # fmt: skip
     assert status == 0, err
-    trace = json.loads((tmp_path / "chelsea__285-egyptian-cat__trace.json").read_text())
+    stem = "chelsea__285-egyptian-cat__trace__feedback-max-iter-3-gated-grad-cam"  # a variant
+    trace = json.loads((tmp_path / f"{stem}.json").read_text())
     assert len(trace["scores"]) == 4  # the feedforward pass and three feedback passes
     assert all(len(f) == 4 and 0 <= min(f) <= max(f) <= 1 for f in trace["open_fraction"].values())
-    assert (tmp_path / "chelsea__285-egyptian-cat__trace.png").stat().st_size > 0
+    assert trace["options"]["max_iter"] == 3
+    assert trace["label"] == "Feedback · max-iter 3, gated Grad-CAM"
+    assert (tmp_path / f"{stem}.png").stat().st_size > 0
 
 
 def test_compare_models_figure_and_missing_weights(capsys, photos, tmp_path):
@@ -186,7 +191,13 @@ def test_demo_writes_the_readme_figures(capsys, tmp_path):
         assert (tmp_path / "out" / f"{name}__grid.png").exists()
     boxes = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
     assert [b["target"] for b in boxes] == [285, 967]
-    assert len(list((tmp_path / "img").glob("demo-*.png"))) == 4
+    # two grids, chelsea's box and trace; the two-object grid and the VOC scene where at hand
+    from thinktwice.cli.commands.demo import TWO_OBJECTS
+
+    extra = TWO_OBJECTS.is_file() + (SHARED / "datasets" / "voc2007").is_dir()
+    assert len(list((tmp_path / "img").glob("demo-*.png"))) == 4 + extra
+    if (SHARED / "datasets" / "voc2007").is_dir():
+        assert (tmp_path / "img" / "demo-voc2007-002167__scene.png").exists()
 
 
 # --- one grammar, several methods everywhere ------------------------------------------------

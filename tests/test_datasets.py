@@ -347,6 +347,56 @@ def test_open_dataset_voc_root_and_devkit_parent(tmp_path: Path) -> None:
     assert isinstance(data, VocDataset) and data[0].objects[0].classes == frozenset({207})
 
 
+def test_voc_folder_class_map_applies_by_default_and_a_given_map_wins(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """voc2007 by name ($THINKTWICE_DATASETS) or by path: the folder's imagenet_class_map.json
+    gives the classes; a person (unmapped) stays in the photo with no class; a photo of only
+    unmapped objects is left out (listed in ``untargeted``); class_map={} reads no map."""
+    root = write_voc(tmp_path / "voc2007")
+    (root / "imagenet_class_map.json").write_text('{"dog": [151, 152]}', encoding="utf-8")
+    monkeypatch.setenv("THINKTWICE_DATASETS", str(tmp_path))
+    for spec in ("voc2007", "VOC2007 ", root):
+        data = open_dataset(spec)
+        assert data.image_ids == ("000001",) and data.untargeted == ("000002",)
+        dog, person = data[0].objects
+        assert dog.classes == frozenset({151, 152}) and person.classes == frozenset()
+        assert data.class_map == {"dog": [151, 152]}
+    given = open_dataset("voc2007", class_map={"train": [466]})
+    assert given.class_map == {"train": [466]} and given.image_ids == ("000002",)
+    unmapped = open_dataset("voc2007", class_map={})
+    assert unmapped.class_map is None and unmapped.image_ids == ("000001", "000002")
+    (root / "imagenet_class_map.json").write_text('{"dog": [1000]}', encoding="utf-8")
+    with pytest.raises(DatasetError, match=r"imagenet_class_map\.json.*0\.\.999"):
+        open_dataset("voc2007")
+    (root / "imagenet_class_map.json").write_text('["dog"]', encoding="utf-8")
+    with pytest.raises(DatasetError, match="expected an object"):
+        open_dataset(root)
+
+
+def test_voc2007_missing_says_where_it_looked(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("THINKTWICE_DATASETS", str(tmp_path))
+    with pytest.raises(DatasetError, match=r"'voc2007' not found.*THINKTWICE_DATASETS"):
+        open_dataset("voc2007", split="test")
+
+
+@pytest.mark.skipif(
+    not (SHARED / "datasets" / "voc2007").is_dir(),
+    reason="../shared/datasets/voc2007 is absent (a user's clone)",
+)
+def test_shared_voc2007_by_name() -> None:
+    """The shared set: dev 765 and test 250 photos, disjoint; photos of persons only are left
+    out; every photo left has a target, and persons stay as class-less objects."""
+    dev, test = open_dataset("voc2007", split="dev"), open_dataset("voc2007", split="test")
+    assert len(dev) + len(dev.untargeted) == 765 and len(test) + len(test.untargeted) == 250
+    assert not set(dev.image_ids) & set(test.image_ids)
+    assert "person" not in test.class_map and test.class_map["cat"] == [281, 282, 283, 284, 285]
+    samples = [test[i] for i in range(len(test))]
+    assert all(sample.classes for sample in samples)
+    persons = [o for s in samples for o in s.objects if o.names == ("person",)]
+    assert persons and all(not o.classes for o in persons)
+
+
 # --- open_dataset errors and the Dataset protocol ----------------------------------------------
 
 

@@ -168,7 +168,7 @@ def test_summary_is_consistent(small_run):
     classification = {(s["cls_error_top1"], s["cls_error_top5"]) for s in summaries.values()}
     assert len(classification) == 1  # one ranking, whatever the method
     assert (out / "errors.png").stat().st_size > 0
-    assert "| feedback | 12 |" in (out / "summary.md").read_text()
+    assert "| Feedback · gated Grad-CAM | 12 |" in (out / "summary.md").read_text()
 
 
 def test_records_hold_boxes_inside_the_image(small_run):

@@ -123,7 +123,7 @@ def test_summary_shows_what_summary_md_shows(synthetic):
     page = write_html_report(synthetic, synthetic.parent / "summary-check.html").read_text()
     summary = page[page.index('id="summary"') : page.index('id="gallery-section"')]
     shown = ["pointing, small objects", "deletion AUC", "insertion AUC", "Pointing subsets"]
-    shown += ["(McNemar)", "(Wilcoxon signed-rank)", "Feedback (ours)", "Guided backprop"]
+    shown += ["(McNemar)", "(Wilcoxon signed-rank)", "Feedback · gated Grad-CAM", "Guided backprop"]
     for text in shown:
         assert text in summary, text
     small = data["summary"]["gradient"]

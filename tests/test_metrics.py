@@ -123,6 +123,7 @@ def test_summary_keys_and_values() -> None:
     summary = MetricsAccumulator(outcomes()).summary()
     assert set(SUMMARY_KEYS) <= set(summary)
     assert set(summary) - set(SUMMARY_KEYS) == {
+        "loc_error_pairs",
         "pointing_class_mean",
         "pointing_trials",
         "pointing_difficult",
@@ -148,6 +149,24 @@ def test_summary_keys_and_values() -> None:
     assert summary["deletion_auc"] is None and summary["insertion_auc"] == pytest.approx(0.7)
     fractions = {k: v for k, v in summary.items() if k != "n" and not k.endswith("_trials")}
     assert all(v is None or 0.0 <= v <= 1.0 for v in fractions.values())
+
+
+def test_loc_error_per_pair_weighs_each_photo_by_its_labels() -> None:
+    """A photo with three classes, two localized, and a photo with one class, missed: per
+    image (the devkit) 1 - (2/3 + 0) / 2; per (photo, class) pair 1 - 2 / 4."""
+    three = ImageOutcome("a", loc_gt=2 / 3, loc_gt_labels=3)
+    one = ImageOutcome("b", loc_gt=0.0, loc_gt_labels=1)
+    summary = MetricsAccumulator([three, one]).summary()
+    assert summary["loc_error_gt"] == pytest.approx(1 - (2 / 3) / 2)
+    assert summary["loc_error_pairs"] == pytest.approx(0.5)
+    assert ImageOutcome.from_json(three.to_json()) == three
+    # a record without its label count (an older run) gives no per-pair error, not a wrong one
+    assert (
+        MetricsAccumulator([three, ImageOutcome("c", loc_gt=1.0)]).summary()["loc_error_pairs"]
+        is None
+    )
+    with pytest.raises(ThinkTwiceError, match="positive"):
+        ImageOutcome.from_json({"image_id": "a", "loc_gt": 1.0, "loc_gt_labels": 0})
 
 
 def test_summary_without_difficult_or_unmeasured_values() -> None:
@@ -204,6 +223,7 @@ def test_evaluate_image_combines_everything() -> None:
         loc_top5=True,
         loc_gt=0.5,
         pointing=(PointingTrial(CAT, True),),
+        loc_gt_labels=2,
     )
     assert evaluate_image("img", OBJECTS) == ImageOutcome("img")
 

@@ -158,6 +158,42 @@ def test_each_registry_agrees_with_the_names_the_command_line_offers():
     assert tuple(DECISIONS) == options.GATE_DECISIONS
 
 
+def test_the_method_registry_is_what_the_method_modules_declare():
+    """Every method class registers itself; options reads the same names, labels and order
+    from the modules' source without importing them (torch-free --help)."""
+    assert {name: cls.label for name, cls in METHODS.items()} == options.METHOD_LABELS
+    assert [cls.order for cls in METHODS.values()] == sorted(cls.order for cls in METHODS.values())
+    assert list(METHODS)[-1] == "feedback"  # compared with every other method, shown last
+
+
+def test_a_new_method_module_is_all_it_takes(tmp_path):
+    """A module with one subclass is found by the catalog (from its text) and, once imported,
+    by the registry."""
+    from thinktwice.attribution.base import _REGISTRY, AttributionMethod, registered_methods
+
+    source = (
+        "from thinktwice.attribution.gradient import Gradient\n\n\n"
+        "class Smooth(Gradient):\n"
+        '    """A test method."""\n\n'
+        '    name = "smooth_test"\n'
+        '    label = "Smooth (test)"\n'
+        "    order = 15\n"
+    )
+    (tmp_path / "smooth_test.py").write_text(source, encoding="utf-8")
+    catalog = options.method_catalog(tmp_path)
+    assert catalog == {"smooth_test": "Smooth (test)"}
+    namespace: dict = {}
+    try:
+        exec(compile(source, "smooth_test.py", "exec"), namespace)
+        registered = registered_methods()
+        assert registered["smooth_test"] is namespace["Smooth"]
+        assert list(registered).index("smooth_test") == 1  # order 15: after gradient (10)
+        assert issubclass(registered["smooth_test"], AttributionMethod)
+    finally:
+        _REGISTRY.pop("smooth_test", None)
+
+
+@pytest.mark.filterwarnings("ignore:feedback preset .* was measured to fail")
 def test_presets_hold_only_options_feedback_takes(lite0):
     for name, preset in options.FEEDBACK_PRESETS.items():
         built = Feedback(lite0, preset=name)

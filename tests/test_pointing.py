@@ -121,6 +121,57 @@ def test_ebp_difficult_criterion() -> None:
     assert not ebp_difficult((quarter, big_dog), CAT, 100, 100)
 
 
+def test_ebp_distractors_are_non_difficult_objects_of_another_class() -> None:
+    """A distractor marked difficult does not make a pair difficult (TorchRay's shipped flags:
+    VOC07 000658, a small sofa beside a difficult cat, is flagged 0); an object with no
+    ImageNet class (a VOC person) is a distractor like any other."""
+    small_cat = truth({CAT}, Box(0, 0, 9, 9))
+    assert not ebp_difficult((small_cat, truth({DOG}, Box(0, 0, 99, 99), True)), CAT, 100, 100)
+    assert ebp_difficult((small_cat, truth(set(), Box(50, 50, 99, 99))), CAT, 100, 100)
+    # another cat, difficult or not, is never a distractor of the cat
+    assert not ebp_difficult((small_cat, truth({CAT}, Box(50, 50, 59, 59))), CAT, 100, 100)
+
+
+# TorchRay's EBP flags (torchray/benchmark/pointing_game_ebp_voc07_difficult.txt, commit 6a198ee)
+# for the 33 photos of the shared voc2007 test split among the file's first 1,320 ids: the
+# (photo, class) pairs flagged 1; every other pair of these photos is flagged 0.
+TORCHRAY_FLAGGED = {
+    "000280": {"bottle", "person"}, "000369": {"bottle"}, "000449": {"person"},
+    "000536": {"person"}, "000587": {"bottle"}, "000606": {"bottle"}, "000655": {"person"},
+    "000666": {"person"}, "000723": {"person"},
+}  # fmt: skip
+TORCHRAY_CHECKED = [
+    "000062", "000175", "000204", "000223", "000277", "000280", "000299", "000345", "000369",
+    "000378", "000399", "000413", "000449", "000481", "000512", "000536", "000587", "000606",
+    "000655", "000658", "000665", "000666", "000723", "000773", "000803", "000893", "000938",
+    "000939", "000952", "001019", "001216", "001283", "001318",
+]  # fmt: skip
+VOC_CLASSES = [
+    "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
+    "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa",
+    "train", "tvmonitor",
+]  # fmt: skip
+
+
+def test_ebp_difficult_matches_torchrays_shipped_voc07_flags() -> None:
+    """Every VOC class (person too) given its own index: each trial TorchRay plays on these
+    photos is flagged difficult exactly when its file says so."""
+    require_shared(SHARED / "datasets" / "voc2007")
+    class_map = {name: [index] for index, name in enumerate(VOC_CLASSES)}
+    dataset = open_dataset("voc2007", split="test", class_map=class_map)
+    position = {image_id: i for i, image_id in enumerate(dataset.image_ids)}
+    checked = 0
+    for image_id in TORCHRAY_CHECKED:
+        sample = dataset[position[image_id]]
+        for index, name in enumerate(VOC_CLASSES):
+            if pointing_boxes(sample.objects, index) is None:
+                continue  # absent, or only difficult boxes: TorchRay plays no trial
+            flagged = ebp_difficult(sample.objects, index, sample.width, sample.height)
+            assert flagged == (name in TORCHRAY_FLAGGED.get(image_id, set())), (image_id, name)
+            checked += 1
+    assert checked >= 40
+
+
 def test_pointing_game_accuracies() -> None:
     game = PointingGame()
     for class_index, hit in [(1, True), (1, True), (1, False), (2, False)]:

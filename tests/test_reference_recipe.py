@@ -14,6 +14,9 @@ from thinktwice.attribution.feedback import Feedback
 from thinktwice.errors import OptionError
 from thinktwice.gating.sites import find_sites
 
+# the preset's measured failure (boxes) is tested in test_method_names.py
+pytestmark = pytest.mark.filterwarnings("ignore:feedback preset 'reference' was measured")
+
 
 def _tiny_classifier():
     """1x1 RGB image -> conv 1x1 (2 units) -> ReLU -> linear (2 classes); no biases.

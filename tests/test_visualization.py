@@ -403,7 +403,7 @@ def test_titles_use_display_names():
         "Gradient",
         "Guided backprop",
         "Grad-CAM",
-        "Feedback (ours)",
+        "Feedback",
     ]
 
 

@@ -4,28 +4,66 @@ The command line builds its parser from here (choices, and the defaults every
 ``--help`` shows) without importing torch, so ``thinktwice --help`` is instant.
 The registries that do the work use these names: ``thinktwice.attribution.METHODS``,
 ``thinktwice.models.MODELS`` and ``thinktwice.gating.solvers.SOLVERS``; the tests
-check that each registry and its list here agree.
+check that each registry and its list here agree. The method names are read from
+the method modules themselves (:func:`method_catalog`), so a new method is one file.
 """
 
 from __future__ import annotations
 
+import ast
+import re
+from pathlib import Path
 from typing import Any
 
 # --- saliency methods -------------------------------------------------------------------------
 
+ATTRIBUTION_DIR = Path(__file__).with_name("attribution")
+
+
+def method_catalog(folder: Path = ATTRIBUTION_DIR) -> dict[str, str]:
+    """Method key -> display label, in display order, read from the method modules' source.
+
+    Each method class writes ``name``, ``label`` and ``order`` as literals on their own
+    lines of its body (see :class:`thinktwice.attribution.AttributionMethod`); reading
+    them from the text keeps this module free of torch, so ``--help`` is instant, and
+    makes a new method module the only file to add (a test checks this list against
+    the registry).
+    """
+    found: list[tuple[int, str, str]] = []
+    for path in sorted(folder.glob("*.py")):
+        for values in _class_literals(path.read_text(encoding="utf-8")):
+            if isinstance(values.get("name"), str):
+                label = str(values.get("label", values["name"]))
+                found.append((int(values.get("order", 100)), values["name"], label))
+    return {name: label for _, name, label in sorted(found)}
+
+
+_CLASS = re.compile(r"^class \w+")
+_ATTRIBUTE = re.compile(r"^    (name|label|order)\s*(?::[^=]*)?=\s*(.+?)\s*$")
+
+
+def _class_literals(source: str) -> list[dict[str, Any]]:
+    """Per top-level class of ``source``, its ``name``/``label``/``order`` literals."""
+    classes: list[dict[str, Any]] = []
+    for line in source.splitlines():
+        if _CLASS.match(line):
+            classes.append({})
+        elif classes and (match := _ATTRIBUTE.match(line)):
+            try:
+                classes[-1][match[1]] = ast.literal_eval(match[2])
+            except (ValueError, SyntaxError):
+                continue  # not a literal: the registry test names the class
+    return classes
+
+
 #: Method key (what ``explain(method=...)`` and ``--methods`` take) -> the name a figure shows.
-METHOD_LABELS: dict[str, str] = {
-    "gradient": "Gradient",
-    "deconvnet": "Deconvnet",
-    "guided_backprop": "Guided backprop",
-    "gradcam": "Grad-CAM",
-    "feedback": "Feedback (ours)",
-}
+METHOD_LABELS: dict[str, str] = method_catalog()
 METHOD_NAMES: tuple[str, ...] = tuple(METHOD_LABELS)
 
 
 def method_label(method: str) -> str:
-    """The display name of a method key (an unknown key is shown as it is)."""
+    """The display name of a method key (an unknown key, such as a variant's full display
+    name, is shown as it is)."""
     return METHOD_LABELS.get(method, method)
 
 
@@ -74,11 +112,15 @@ GATE_DECISIONS: tuple[str, ...] = ("gain", "gradient")
 # The map of Feedback: the paper's max |T| over colour, its positive part (the authors'
 # notebook), or Grad-CAM computed on the network with feedback's gates in place.
 SALIENCY_MAPS: tuple[str, ...] = ("abs", "positive", "gradcam")
-# Named option sets of Feedback(preset=...). "reference": the authors' PyTorch notebook
-# (caochunshui/Feedback-CNN, vgg_fsp.ipynb; docs/feedback.md): a gate on the input of every
-# layer (the image included), opened where the score's gradient there is positive, never
-# reopened, 1 + 3 passes, the positive part of the image gradient as the map.
+# Named option sets of Feedback(preset=...); options given beside a preset win.
 FEEDBACK_PRESETS: dict[str, dict[str, Any]] = {
+    # The paper's recipe (Cao et al. 2015, sections 3.2-3.3 and 4.1): selective pruning on
+    # every ReLU and max-pool output, the map max |T| over colour.
+    "paper": {"solver": "fsp", "layers": "all", "saliency": "abs"},
+    # The authors' PyTorch notebook (caochunshui/Feedback-CNN, vgg_fsp.ipynb;
+    # docs/feedback.md): a gate on the input of every layer (the image included), opened
+    # where the score's gradient there is positive, never reopened, 1 + 3 passes, the
+    # positive part of the image gradient as the map.
     "reference": {
         "solver": "fsp",
         "layers": "all",
@@ -92,6 +134,32 @@ FEEDBACK_PRESETS: dict[str, dict[str, Any]] = {
     # best feedback variant on the dev photos of SqueezeNet 1.0 (no BatchNorm), useless on
     # BatchNorm nets such as Lite0 (docs/feedback.md).
     "recursive": {"solver": "fr", "layers": "all", "max_iter": 1, "saliency": "abs"},
+}
+#: One line per preset for ``--help`` and docs/feedback.md.
+PRESET_SUMMARIES: dict[str, str] = {
+    "paper": "the paper's recipe: fsp on every ReLU and max-pool, the max |T| map",
+    "reference": "the authors' notebook: fsp gates on every layer's input, positive map",
+    "recursive": "fr on every site, one pass, the max |T| map (best on SqueezeNet 1.0)",
+}
+#: Presets measured to fail: preset -> (on which models: "batchnorm" or "any", the measurement).
+PRESET_FAILURES: dict[str, tuple[str, str]] = {
+    "paper": (
+        "batchnorm",
+        "on EfficientNet-Lite0 (BatchNorm) the hard gates route BatchNorm biases instead of "
+        "image evidence: fsp on all 33 sites (3 passes, max |T| map) gave 96.0% GT-label loc. "
+        "error on 400 Tiny ImageNet dev photos, against 73.8% for the plain gradient",
+    ),
+    "recursive": (
+        "batchnorm",
+        "on EfficientNet-Lite0 (BatchNorm) it gave 99.0% GT-label loc. error and 40.5% "
+        "pointing on 200 imagenet-val-1000 dev photos, against 61.0% and 88.0% for the plain "
+        "gradient",
+    ),
+    "reference": (
+        "any",
+        "its maps are too sparse for GrabCut boxes: 100.0% GT-label loc. error on Lite0 and "
+        "96.5% on SqueezeNet 1.0 (200 imagenet-val-1000 dev photos; pointing 90.5% and 93.5%)",
+    ),
 }
 
 # The default was chosen on the Tiny ImageNet dev split (docs/feedback.md has the sweep):
@@ -110,6 +178,10 @@ DEFAULT_SALIENCY = "gradcam"
 
 TINY_IMAGENET_NAMES: tuple[str, ...] = ("tiny-imagenet", "tiny-imagenet-val")
 IMAGENET_VAL_1000 = "imagenet-val-1000"
+#: PASCAL VOC 2007 (several objects per photo), scored through its ImageNet class map.
+VOC2007 = "voc2007"
+#: The datasets ``thinktwice eval`` takes by name (read from $THINKTWICE_DATASETS).
+NAMED_DATASETS: tuple[str, ...] = (*TINY_IMAGENET_NAMES, IMAGENET_VAL_1000, VOC2007)
 LOC, POINTING, DELETION, INSERTION = "loc", "pointing", "deletion", "insertion"
 EVAL_METRICS: tuple[str, ...] = (LOC, POINTING, DELETION, INSERTION)
 DEFAULT_EVAL_METRICS: tuple[str, ...] = (LOC, POINTING)

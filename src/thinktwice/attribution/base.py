@@ -15,11 +15,13 @@ every forward runs under :func:`~thinktwice.models.state.eval_mode`.
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import operator
+import re
 import warnings
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, ClassVar
 
@@ -201,14 +203,97 @@ def require_sites(model: torch.nn.Module, survey: SiteSurvey, method: str, kinds
     )
 
 
+#: Every method class that set its own ``name``, by name (filled by the classes themselves).
+_REGISTRY: dict[str, type[AttributionMethod]] = {}
+#: How long a variant's file key may grow before its tail is replaced by a hash.
+_KEY_LENGTH = 80
+
+
+def registered_methods() -> dict[str, type[AttributionMethod]]:
+    """Every method registered so far, in their display order (``order``, then ``name``)."""
+    ranked = sorted(_REGISTRY.values(), key=lambda cls: (cls.order, cls.name))
+    return {cls.name: cls for cls in ranked}
+
+
+def _register(cls: type[AttributionMethod]) -> None:
+    known = _REGISTRY.get(cls.name)
+    if known is not None and known.__qualname__ != cls.__qualname__:
+        raise TypeError(
+            f"attribution method name {cls.name!r} is taken by {known.__module__}."
+            f"{known.__qualname__}"
+        )
+    _REGISTRY[cls.name] = cls
+
+
+def file_safe(text: str) -> str:
+    """``text`` as a lower-case file-name part: runs of other characters become '-'."""
+    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower()
+
+
 class AttributionMethod(ABC):
     """A saliency method for one classifier; subclasses implement :meth:`_attribute`.
 
     ``device``: where the work runs (default: where the model is; a model
     elsewhere is moved there for the call and moved back).
+
+    A subclass that sets ``name`` registers itself (:func:`registered_methods`;
+    ``thinktwice.attribution.METHODS``): adding a method is one new module in
+    ``thinktwice/attribution/`` with such a class. ``name``, ``label`` and
+    ``order`` must be literals there: the command line reads them from the source
+    without importing torch (:data:`thinktwice.options.METHOD_LABELS`).
     """
 
+    #: The key users pass (``explain(method=...)``, ``--methods``).
     name: ClassVar[str]
+    #: The name figures and tables show; options add to it (:meth:`display_name`).
+    label: ClassVar[str]
+    #: Place in tables and figures: baselines first, feedback last.
+    order: ClassVar[int] = 100
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "name" in vars(cls):
+            _register(cls)
+
+    @classmethod
+    def option_words(cls, resolved: Mapping[str, Any]) -> list[str]:
+        """The options of ``resolved`` (see :meth:`resolved_options`) that differ from the
+        method's defaults, in words; [] for the defaults."""
+        defaults = {
+            p.name: p.default
+            for p in inspect.signature(cls.__init__).parameters.values()
+            if p.default is not inspect.Parameter.empty
+        }
+        return [
+            f"{key} {_in_words(value)}"
+            for key, value in resolved.items()
+            if key not in defaults or defaults[key] != value
+        ]
+
+    @classmethod
+    def description(cls, resolved: Mapping[str, Any]) -> list[str]:
+        """What the display name adds to the label (by default the changed options)."""
+        return cls.option_words(resolved)
+
+    @classmethod
+    def display_name(cls, options: Mapping[str, Any] | None = None) -> str:
+        """The method with ``options`` as figures and reports name it: the label, and after
+        a middle dot what the options make it ("Feedback · FSP, all sites, paper map")."""
+        words = cls.description(cls.resolved_options(**dict(options or {})))
+        return f"{cls.label} · {', '.join(words)}" if words else cls.label
+
+    @classmethod
+    def variant_key(cls, options: Mapping[str, Any] | None = None) -> str:
+        """A file-name key for the method with ``options``: its ``name`` with the defaults,
+        else the name and its description, so two variants never share a file."""
+        resolved = cls.resolved_options(**dict(options or {}))
+        if not cls.option_words(resolved):
+            return cls.name
+        key = f"{cls.name}-{file_safe(', '.join(cls.description(resolved)))}"
+        if len(key) <= _KEY_LENGTH:
+            return key
+        digest = hashlib.sha1(key.encode()).hexdigest()[:8]
+        return f"{key[: _KEY_LENGTH - 9]}-{digest}"
 
     def __init__(self, model: Classifier, *, device: str | torch.device | None = None):
         self.model = as_classifier(model)
@@ -221,6 +306,12 @@ class AttributionMethod(ABC):
         Recorded with an evaluation, so a resume notices a changed default.
         """
         return dict(options)
+
+    @classmethod
+    def complete_options(cls, **options: Any) -> dict[str, Any]:
+        """Every option a method built with ``options`` runs with, for people to read (the
+        resolved options and any default the method's parts fill in themselves)."""
+        return cls.resolved_options(**options)
 
     @classmethod
     def check_options(cls, options: dict[str, Any]) -> None:
@@ -265,6 +356,12 @@ class AttributionMethod(ABC):
             device=model_device(self.model),
             dtype=model_dtype(self.model),
         )
+
+
+def _in_words(value: Any) -> str:
+    if isinstance(value, list | tuple):
+        return "+".join(str(v) for v in value)
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def target_scores(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

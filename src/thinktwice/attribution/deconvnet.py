@@ -18,6 +18,8 @@ class Deconvnet(ModifiedBackward):
     """Backward through each activation as ``relu(grad)``; max-pools keep their switches."""
 
     name = "deconvnet"
+    label = "Deconvnet"
+    order = 20
 
     def site_rule(self) -> SiteRule:
         return BackwardRule(_deconv_backward)

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import inspect
 import math
-from collections.abc import Callable, Sequence
+import warnings
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
+from torch import nn
 
 from thinktwice.attribution.base import (
     Attribution,
@@ -40,6 +42,7 @@ from thinktwice.options import (
     DEFAULT_SALIENCY,
     DEFAULT_SOLVER,
     FEEDBACK_PRESETS,
+    PRESET_FAILURES,
     SALIENCY_MAPS,
     SITE_KINDS,
 )
@@ -109,6 +112,39 @@ def gated_grad_cam(
     return cam
 
 
+#: How a display name says which map feedback reads.
+MAP_WORDS = {"gradcam": "gated Grad-CAM", "abs": "paper map", "positive": "positive map"}
+
+
+def solver_defaults(name: str) -> dict[str, Any]:
+    """The options a solver takes when none is given (its signature's defaults)."""
+    parameters = inspect.signature(SOLVERS[name].__init__).parameters.values()
+    return {p.name: p.default for p in parameters if p.default is not inspect.Parameter.empty}
+
+
+def _sites_in_words(layers: Any) -> str:
+    if layers == "all":
+        return "all sites"
+    if isinstance(layers, int):
+        return f"top {layers} site" + ("" if layers == 1 else "s")
+    return "sites " + "+".join(
+        str(name) for name in ([layers] if isinstance(layers, str) else layers)
+    )
+
+
+def warn_failing_preset(preset: str | None, model: nn.Module) -> None:
+    """A warning when ``preset`` is one measured to fail on a model like ``model``."""
+    if preset not in PRESET_FAILURES:
+        return
+    needs, measured = PRESET_FAILURES[preset]
+    has_batchnorm = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+    if needs == "any" or (needs == "batchnorm" and has_batchnorm):
+        warnings.warn(
+            f"feedback preset {preset!r} was measured to fail: {measured} (docs/feedback.md)",
+            stacklevel=3,
+        )
+
+
 def with_preset(preset: str | None, options: dict[str, Any]) -> dict[str, Any]:
     """The options of ``preset`` (see :data:`~thinktwice.options.FEEDBACK_PRESETS`), under
     the ones the caller set."""
@@ -149,6 +185,24 @@ def build_solver(name: str, options: dict[str, Any]) -> Any:
         raise OptionError(f"solver {name!r}: {error}") from error
 
 
+def _option_in_words(key: str, value: Any) -> str:
+    """One changed feedback option as a display name says it."""
+    if key == "layers":
+        return _sites_in_words(value)
+    if key == "kinds":
+        return "kinds " + "+".join(value)
+    if key == "placement":
+        return "input gates" if value == "inputs" else f"gates on {value}"
+    if key == "decision":
+        return f"{value} rule"
+    if key == "prune_only":
+        return "prune-only" if value else "reopening"
+    if key == "max_iter":
+        return f"max-iter {value}"
+    shown = f"{value:g}" if isinstance(value, float) else value
+    return f"{key.replace('_', '-')} {shown}"
+
+
 class Feedback(AttributionMethod):
     """Feedback gates on ``layers`` (``"all"``, the top k sites, or site names).
 
@@ -163,6 +217,8 @@ class Feedback(AttributionMethod):
     """
 
     name = "feedback"
+    label = "Feedback"
+    order = 100
 
     def __init__(
         self,
@@ -178,6 +234,7 @@ class Feedback(AttributionMethod):
         **solver_options: Any,
     ):
         super().__init__(model, device=device)
+        warn_failing_preset(preset, self.model)
         given = {"solver": solver, "layers": layers, "kinds": kinds}
         given |= {"placement": placement, "saliency": saliency}
         options = self.resolved_options(preset=preset, **given, **solver_options)
@@ -214,6 +271,39 @@ class Feedback(AttributionMethod):
             "saliency": chosen.pop("saliency", DEFAULT_SALIENCY),
             **dict(sorted(_with_defaults(solver, chosen).items())),
         }
+
+    @classmethod
+    def complete_options(cls, **options: Any) -> dict[str, Any]:
+        """The resolved options with the chosen solver's own defaults filled in (``fsp``:
+        ``max_iter=10``, ...), which :meth:`resolved_options` leaves to the solver."""
+        resolved = cls.resolved_options(**options)
+        return {**resolved, **{k: v for k, v in solver_defaults(resolved["solver"]).items()
+                               if k not in resolved}}  # fmt: skip
+
+    @classmethod
+    def option_words(cls, resolved: Mapping[str, Any]) -> list[str]:
+        """The options that make this feedback differ from the default one, in words:
+        solver, sites, kinds, placement, the solver's options, the map."""
+        defaults = cls.resolved_options()
+        solver = resolved.get("solver", DEFAULT_SOLVER)
+        baseline = {**defaults, **solver_defaults(solver)}
+        if solver == DEFAULT_SOLVER:
+            baseline.update(DEFAULT_OPTIONS)
+        words = [] if solver == DEFAULT_SOLVER else [solver.upper()]
+        for key, value in resolved.items():
+            if key in ("solver", "saliency") or (key in baseline and baseline[key] == value):
+                continue
+            words.append(_option_in_words(key, value))
+        if resolved.get("saliency", DEFAULT_SALIENCY) != defaults["saliency"]:
+            words.append(MAP_WORDS.get(resolved["saliency"], f"{resolved['saliency']} map"))
+        return words
+
+    @classmethod
+    def description(cls, resolved: Mapping[str, Any]) -> list[str]:
+        """The changed options and, always, the map ("gated Grad-CAM" for the default)."""
+        saliency = resolved.get("saliency", DEFAULT_SALIENCY)
+        words = [w for w in cls.option_words(resolved) if w not in MAP_WORDS.values()]
+        return [*words, MAP_WORDS.get(saliency, f"{saliency} map")]
 
     def _attribute(self, inputs: torch.Tensor, targets: torch.Tensor) -> Attribution:
         sites = find_sites(self.model, inputs[:1], warn=False, placement=self.placement)

@@ -20,6 +20,8 @@ class GradCAM(AttributionMethod):
     """
 
     name = "gradcam"
+    label = "Grad-CAM"
+    order = 40
 
     def __init__(self, model: Classifier, *, device: str | torch.device | None = None):
         super().__init__(model, device=device)

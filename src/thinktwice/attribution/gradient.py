@@ -16,6 +16,8 @@ class Gradient(AttributionMethod):
     """``T_c = dS_c/dI`` with every gate open: the feedforward network's own gradient."""
 
     name = "gradient"
+    label = "Gradient"
+    order = 10
 
     def _attribute(self, inputs: torch.Tensor, targets: torch.Tensor) -> Attribution:
         scores, template = input_gradient(self.model, inputs, targets)

@@ -21,6 +21,8 @@ class GuidedBackprop(ModifiedBackward):
     """
 
     name = "guided_backprop"
+    label = "Guided backprop"
+    order = 30
 
     def site_rule(self) -> SiteRule:
         return OutputGradientRule(_positive_part)

@@ -31,6 +31,7 @@ from thinktwice.options import (
     GATE_PLACEMENTS,
     METHOD_NAMES,
     MODEL_NAMES,
+    PRESET_SUMMARIES,
     SALIENCY_MAPS,
     SOLVER_NAMES,
     TOP_SPECS,
@@ -158,12 +159,12 @@ def add_feedback_arguments(parser: argparse.ArgumentParser) -> None:
         f"{DEFAULT_LAYERS} sites, {defaults['max_iter']} passes, step {defaults['step']}, "
         f"sparsity {defaults['sparsity']} (another solver: its own defaults)",
     )
+    presets = "; ".join(f"'{name}': {PRESET_SUMMARIES[name]}" for name in FEEDBACK_PRESETS)
     group.add_argument(
         "--preset",
         choices=tuple(FEEDBACK_PRESETS),
-        help="a named set of the options below: 'reference' is the authors' notebook, "
-        "'recursive' the paper's fr variant on every site, best on nets without BatchNorm "
-        "(docs/feedback.md); options given beside it win",
+        help=f"a named set of the options below ({presets}); options given beside it win; "
+        "a preset measured to fail on the model warns (docs/feedback.md)",
     )
     group.add_argument(
         "--solver", choices=SOLVER_NAMES, help=f"gate solver (default: {DEFAULT_SOLVER})"
@@ -227,6 +228,15 @@ def feedback_options(args: argparse.Namespace) -> dict[str, Any]:
 
 def method_options(method: str, args: argparse.Namespace) -> dict[str, Any]:
     return feedback_options(args) if method == "feedback" else {}
+
+
+def method_variant(method: str, args: argparse.Namespace) -> tuple[str, str, dict[str, Any]]:
+    """(display name, file key, every option) of ``method`` with the options of ``args``:
+    figures say what the method is, and two variants never write the same file."""
+    from thinktwice.attribution import METHODS
+
+    cls, options = METHODS[method], method_options(method, args)
+    return cls.display_name(options), cls.variant_key(options), cls.complete_options(**options)
 
 
 def add_methods_argument(parser: argparse.ArgumentParser, default: Sequence[str]) -> None:

@@ -29,6 +29,7 @@ import cv2
 import matplotlib
 import numpy as np
 
+from thinktwice.attribution import METHODS
 from thinktwice.errors import ThinkTwiceError, UnknownClassError
 from thinktwice.evaluation.datasets.base import GroundTruth
 from thinktwice.evaluation.maps_store import MapsStore, StoredImage
@@ -36,11 +37,13 @@ from thinktwice.evaluation.metrics import IOU_THRESHOLD, gt_labels
 from thinktwice.evaluation.paired import comparison_json
 from thinktwice.evaluation.report import (
     AUC_COLUMNS,
-    CHART_METRICS,
     HIGHER_IS_BETTER,
     PERCENT_COLUMNS,
     POINTING_SUBSETS_NOTE,
+    SCENE_NOTE,
     TRIAL_COUNTS,
+    chart_metrics,
+    headline_for,
     measured_columns,
 )
 from thinktwice.evaluation.results import RESULTS_NAME, RUN_NAME, ResultsFile, read_run_settings
@@ -88,18 +91,22 @@ def report_data(run_dir: Path) -> dict[str, Any]:
         _image_entry(image_id, stored.get(image_id), records, errors, methods, labels, map_side)
         for image_id in image_ids
     ]
-    summaries, paired = summarise_records(records, errors, methods)
-    columns = summary_columns(summaries)
+    summaries, paired, several = summarise_records(records, errors, methods)
+    headline = headline_for(bool(settings.get("class_map")) or several)
+    columns = summary_columns(summaries, headline)
     shown = {column["key"] for column in columns}
     return {
         "title": run_title(settings),
         "settings": settings,
         "methods": methods,
-        "method_labels": {m: method_label(m) for m in methods},
+        "method_labels": method_labels(methods, settings),
         "summary": summaries,
         "columns": columns,
-        "chart_metrics": [k for k in CHART_METRICS if k in shown],
-        "summary_notes": [POINTING_SUBSETS_NOTE] if shown & set(TRIAL_COUNTS) else [],
+        "headline": list(headline),
+        "chart_metrics": [k for k in chart_metrics(headline) if k in shown],
+        "summary_notes": ([SCENE_NOTE] if headline else [])
+        + ([POINTING_SUBSETS_NOTE] if shown & set(TRIAL_COUNTS) else [])
+        + option_notes(methods, settings),
         "paired": paired,
         "labels": labels.names,
         "class_names": labels.class_names_used(),
@@ -165,6 +172,34 @@ def _check_record(path: Path, record: Record) -> None:
         )
 
 
+def method_labels(methods: Sequence[str], settings: Mapping[str, Any]) -> dict[str, str]:
+    """Each method's display name, built from the options run.json records for it."""
+    recorded = settings.get("method_options") or {}
+    return {
+        m: METHODS[m].display_name(recorded.get(m, {})) if m in METHODS else method_label(m)
+        for m in methods
+    }
+
+
+def option_notes(methods: Sequence[str], settings: Mapping[str, Any]) -> list[str]:
+    """One line per method that ran with options: its display name and every option."""
+    recorded = settings.get("method_options") or {}
+    labels = method_labels(methods, settings)
+    notes = []
+    for method in methods:
+        options = recorded.get(method)
+        if options and method in METHODS:
+            options = METHODS[method].complete_options(**options)
+        if options:
+            words = ", ".join(f"{k} {_option_text(v)}" for k, v in options.items())
+            notes.append(f"{labels[method]}: {words}.")
+    return notes
+
+
+def _option_text(value: Any) -> str:
+    return "+".join(map(str, value)) if isinstance(value, list) else str(value)
+
+
 def _method_order(methods: Iterable[str]) -> list[str]:
     known = list(METHOD_NAMES)
     return sorted(methods, key=lambda m: (known.index(m) if m in known else len(known), m))
@@ -190,8 +225,9 @@ def summarise_records(
     records: Mapping[tuple[str, str], Record],
     errors: Mapping[tuple[str, str], str],
     methods: Sequence[str],
-) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
-    """What ``summary.json`` holds under "methods" and "paired", computed from the records."""
+) -> tuple[dict[str, dict[str, Any]], dict[str, Any], bool]:
+    """What ``summary.json`` holds under "methods" and "paired", computed from the records,
+    and whether some photo holds several classes (see :func:`headline_for`)."""
     lines = [*records.values()]
     lines += [{"image_id": i, "method": m, "error": why} for (m, i), why in errors.items()]
     try:
@@ -205,14 +241,16 @@ def summarise_records(
             comparison_json(c) for c in compare_scores_with_reference(scored, REFERENCE)
         ],
     }
-    return summarise(scored), paired
+    return summarise(scored), paired, scored.several_classes
 
 
-def summary_columns(summaries: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """The summary table's measured columns, as ``summary.md`` has them: key, heading,
-    ``percent`` or ``fraction``, the key of its trial count (pointing subsets), and
-    whether higher is better."""
-    percent, aucs = measured_columns(summaries)
+def summary_columns(
+    summaries: Mapping[str, Mapping[str, Any]], headline: Sequence[str] = ()
+) -> list[dict[str, Any]]:
+    """The summary table's measured columns, as ``summary.md`` has them (``headline``
+    first): key, heading, ``percent`` or ``fraction``, the key of its trial count
+    (pointing subsets), and whether higher is better."""
+    percent, aucs = measured_columns(summaries, headline)
     return [
         {
             "key": key,

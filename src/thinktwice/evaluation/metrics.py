@@ -19,7 +19,10 @@ has one label per image, where both agree, and :func:`loc_correct` uses the
 simpler "any guess" rule. *With ground-truth labels* (:func:`loc_gt_score`) one
 guess is given per ground-truth label and the score is the fraction of labels
 whose guess localizes an object of that label -- 1 or 0 for single-label images,
-the devkit's per-label average otherwise.
+the devkit's per-label average otherwise. The summary gives it both as the
+devkit averages it (``loc_error_gt``: per image) and per (image, label) pair
+(``loc_error_pairs``: every pair counts once, so a photo with three classes
+weighs three times a photo with one); the two agree on single-label data.
 
 **Pointing game (TorchRay)** and **faithfulness (deletion/insertion AUC)** live in
 :mod:`thinktwice.evaluation.pointing` and :mod:`thinktwice.evaluation.faithfulness`;
@@ -186,6 +189,7 @@ class ImageOutcome:
     pointing: tuple[PointingTrial, ...] = field(default=())
     deletion_auc: float | None = None  # mean over the image's ground-truth labels
     insertion_auc: float | None = None
+    loc_gt_labels: int | None = None  # how many ground-truth labels loc_gt averages over
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-compatible dict (one line of a results file)."""
@@ -196,6 +200,7 @@ class ImageOutcome:
             "loc_top1": self.loc_top1,
             "loc_top5": self.loc_top5,
             "loc_gt": self.loc_gt,
+            "loc_gt_labels": self.loc_gt_labels,
             "pointing": [trial.to_json() for trial in self.pointing],
             "deletion_auc": self.deletion_auc,
             "insertion_auc": self.insertion_auc,
@@ -216,6 +221,7 @@ class ImageOutcome:
             loc_top1=checked_field(data, "loc_top1", bool, default=None),
             loc_top5=checked_field(data, "loc_top5", bool, default=None),
             loc_gt=_fraction(data, "loc_gt"),
+            loc_gt_labels=_count(data, "loc_gt_labels"),
             pointing=tuple(PointingTrial.from_json(t) for t in trials),
             deletion_auc=_fraction(data, "deletion_auc"),
             insertion_auc=_fraction(data, "insertion_auc"),
@@ -253,6 +259,7 @@ def evaluate_image(
         )
     if gt_guesses is not None:
         outcome["loc_gt"] = loc_gt_score(gt_guesses, objects)
+        outcome["loc_gt_labels"] = len(gt_labels(objects))
     for key, value in (faithfulness or {}).items():
         if key not in FAITHFULNESS_KEYS:
             raise ValueError(f"unknown faithfulness key {key!r}; expected {FAITHFULNESS_KEYS}")
@@ -299,6 +306,7 @@ class MetricsAccumulator:
         result: dict[str, Any] = {
             "n": len(outcomes),
             "loc_error_gt": _error([o.loc_gt for o in outcomes]),
+            "loc_error_pairs": _pair_error(outcomes),
             "loc_error_top1": _error([o.loc_top1 for o in outcomes]),
             "loc_error_top5": _error([o.loc_top5 for o in outcomes]),
             "cls_error_top1": _error([o.cls_top1 for o in outcomes]),
@@ -322,6 +330,17 @@ def _mean(values: Sequence[float | None]) -> float | None:
     return math.fsum(measured) / len(measured) if measured else None
 
 
+def _pair_error(outcomes: Sequence[ImageOutcome]) -> float | None:
+    """Localization error with GT labels over (image, label) pairs: 1 - labels localized /
+    labels. None when an outcome lacks its label count (a record of an older version)."""
+    measured = [o for o in outcomes if o.loc_gt is not None]
+    if not measured or any(o.loc_gt_labels is None for o in measured):
+        return None
+    labels = sum(o.loc_gt_labels or 0 for o in measured)
+    found = math.fsum((o.loc_gt or 0.0) * (o.loc_gt_labels or 0) for o in measured)
+    return 1.0 - found / labels
+
+
 def _error(scores: Sequence[bool | float | None]) -> float | None:
     """1 - mean score over the measured images; None when none was measured."""
     measured = [float(s) for s in scores if s is not None]
@@ -336,6 +355,14 @@ def _outcome_from_line(line: str | Mapping[str, Any]) -> ImageOutcome:
     except json.JSONDecodeError as error:
         raise ThinkTwiceError(f"results line is not valid JSON ({error.msg}): {line!r}") from error
     return ImageOutcome.from_json(data)
+
+
+def _count(data: Mapping[str, Any], key: str) -> int | None:
+    """An optional outcome field that must be a positive integer."""
+    value = checked_field(data, key, int, default=None)
+    if value is not None and value < 1:
+        raise ThinkTwiceError(f"outcome field {key!r} must be a positive integer, got {value}")
+    return value
 
 
 def _fraction(data: Mapping[str, Any], key: str) -> float | None:

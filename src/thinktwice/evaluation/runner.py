@@ -37,7 +37,7 @@ from thinktwice.evaluation.faithfulness import DEFAULT_STEPS, faithfulness
 from thinktwice.evaluation.maps_store import MapsStore
 from thinktwice.evaluation.metrics import evaluate_image, gt_labels
 from thinktwice.evaluation.pointing import play
-from thinktwice.evaluation.report import write_report
+from thinktwice.evaluation.report import headline_for, write_report
 from thinktwice.evaluation.results import (
     RESULTS_FORMAT,
     RESULTS_NAME,
@@ -154,6 +154,14 @@ class EvalSettings:
             "metrics": sorted(self.metrics),
             "metric_steps": self.metric_steps if faithful else None,
             "method_options": {name: options for name, options in resolved.items() if options},
+        }
+
+    def labels(self) -> dict[str, str]:
+        """Each method's display name with its options ("Feedback · gated Grad-CAM")."""
+        return {
+            name: METHODS[name].display_name(self.method_options.get(name, {}))
+            for name in self.methods
+            if name in METHODS
         }
 
     def validate(self) -> None:
@@ -280,6 +288,8 @@ def _run(
         paired_scores=compare_scores_with_reference(scored, REFERENCE),
         about={"dataset": settings.dataset, "split": settings.split, "model": settings.model},
         reference=REFERENCE,
+        headline=headline_for(settings.class_map is not None or scored.several_classes),
+        labels=settings.labels(),
     )
     return summaries
 

@@ -56,6 +56,15 @@ class ScoredRecords:
             m: MetricsAccumulator.from_json_lines(records) for m, records in self.records.items()
         }
 
+    @property
+    def several_classes(self) -> bool:
+        """Whether some scored photo holds several ground-truth classes (a VOC-like scene)."""
+        return any(
+            len(o.pointing) > 1 or (o.loc_gt_labels or 0) > 1
+            for metrics in self.metrics.values()
+            for o in metrics.outcomes
+        )
+
 
 def summarise(scored: ScoredRecords) -> dict[str, dict[str, Any]]:
     """Per method, the metrics over the scored images."""

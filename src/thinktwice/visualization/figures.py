@@ -423,7 +423,9 @@ def _value(per_metric: Mapping[str, float], metric: str) -> float:
 
 def _wrap(text: str, width: int = 24) -> str:
     """Wrap each line of a title to ``width`` characters."""
-    lines = [textwrap.fill(line, width) or line for line in str(text).split("\n")]
+    lines = [
+        textwrap.fill(line, width, break_on_hyphens=False) or line for line in str(text).split("\n")
+    ]
     return "\n".join(lines)
 
 

@@ -1,7 +1,9 @@
 """The words on a figure: method display names, class titles, probabilities.
 
-Method keys (``guided_backprop``) are shown by their display names ("Guided
-backprop"), which live with the keys in :mod:`thinktwice.options`.
+Method keys (``guided_backprop``) are shown by their labels ("Guided backprop"),
+which live with the methods (each class's ``label``, read by
+:data:`thinktwice.options.METHOD_LABELS`); a method with options other than its
+defaults is shown by its display name (``AttributionMethod.display_name``).
 """
 
 from __future__ import annotations
@@ -23,12 +25,14 @@ HIGHER_IS_BETTER = "accuracy (higher is better)"
 #: Evaluation measure -> (panel title, what its axis shows).
 METRIC_LABELS: dict[str, tuple[str, str]] = {
     "loc_error_gt": ("Localization error, GT label", LOWER_IS_BETTER),
+    "loc_error_pairs": ("Localization error per (photo, class)", LOWER_IS_BETTER),
     "loc_error_top1": ("Localization error, top-1", LOWER_IS_BETTER),
     "loc_error_top5": ("Localization error, top-5", LOWER_IS_BETTER),
     "cls_error_top1": ("Classification error, top-1", LOWER_IS_BETTER),
     "cls_error_top5": ("Classification error, top-5", LOWER_IS_BETTER),
     "pointing": ("Pointing game", HIGHER_IS_BETTER),
     "pointing_class_mean": ("Pointing game, class mean", HIGHER_IS_BETTER),
+    "pointing_difficult_class_mean": ("Pointing game, difficult, class mean", HIGHER_IS_BETTER),
 }
 
 

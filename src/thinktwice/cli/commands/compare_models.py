@@ -83,15 +83,10 @@ def run(args: argparse.Namespace) -> int:
 
 def compare(models, photo, method: str, args: argparse.Namespace, out):
     """One figure: a column per model for each target class, for ``method``."""
-    from thinktwice.cli.common import method_options, target_specs
+    from thinktwice.cli.common import method_options, method_variant, target_specs
     from thinktwice.cli.photos import for_display, pair_title, probabilities
     from thinktwice.explain import explain
-    from thinktwice.visualization import (
-        method_label,
-        model_comparison_figure,
-        model_label,
-        save_figure,
-    )
+    from thinktwice.visualization import model_comparison_figure, model_label, save_figure
 
     columns = []
     for name, model in models:
@@ -115,6 +110,7 @@ def compare(models, photo, method: str, args: argparse.Namespace, out):
     counts = {len(cells) for _, cells in columns}
     if len(counts) != 1:
         raise ThinkTwiceError("the models disagree on the number of classes; name the targets")
-    title = f"{method_label(method)} saliency, model by model"
+    label, key, _ = method_variant(method, args)
+    title = f"{label} saliency, model by model"
     figure = model_comparison_figure(photo.pixels, columns, title=title)
-    return save_figure(figure, out / f"{photo.stem}__models__{method}.png")
+    return save_figure(figure, out / f"{photo.stem}__models__{key}.png")

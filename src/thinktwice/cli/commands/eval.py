@@ -7,6 +7,7 @@ Runs under plain ``thinktwice eval ...`` or ``torchrun --nproc_per_node=N
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -25,8 +26,7 @@ from thinktwice.options import (
     DEFAULT_BOX_SMOOTH,
     DEFAULT_MAX_SIDE,
     DEFAULT_MODEL,
-    IMAGENET_VAL_1000,
-    TINY_IMAGENET_NAMES,
+    NAMED_DATASETS,
     model_label,
 )
 from thinktwice.options import DEFAULT_EVAL_METRICS as DEFAULT_METRICS
@@ -41,6 +41,12 @@ EPILOG = """\
 datasets and formats (README, "Datasets and formats", has the details)
 
   imagenet-val-1000   1,000 ILSVRC-2012 val photos (227x227) with their boxes; splits dev, test
+  voc2007             1,015 PASCAL VOC 2007 photos with several objects each; splits dev
+                      (765 trainval photos), test (250); scored through its own
+                      imagenet_class_map.json unless --class-map is given. Unmapped classes
+                      (person) are never targets but stay as distractors; photos with no
+                      mapped object are left out. Headline: pointing class mean, all and
+                      EBP-difficult, and GrabCut's loc. error per (photo, class)
   tiny-imagenet       the Tiny ImageNet validation set (64x64 photos); splits dev, test
                       (named sets are read from $THINKTWICE_DATASETS, default ../shared/datasets)
 
@@ -88,7 +94,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.epilog = EPILOG
     parser.add_argument(
         "dataset",
-        help="imagenet-val-1000, tiny-imagenet, a box manifest (.json), a VOC or ILSVRC folder",
+        help="imagenet-val-1000, voc2007, tiny-imagenet, a box manifest (.json), a VOC or "
+        "ILSVRC folder",
     )
     parser.add_argument(
         "--methods",
@@ -140,7 +147,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--class-map",
-        help="JSON file mapping dataset class names (VOC) to lists of ImageNet indices",
+        help="JSON file mapping dataset class names (VOC) to lists of ImageNet indices "
+        "(default: the VOC folder's imagenet_class_map.json, when it has one)",
     )
     parser.add_argument("--threads", type=int, help="torch threads per process")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -179,6 +187,9 @@ def run(args: argparse.Namespace) -> int:
     dataset = open_dataset(
         args.dataset, split=args.split, class_map=class_map, rescale_boxes=args.rescale_boxes
     )
+    # a VOC folder's own ImageNet class map applies unless --class-map gave one: record it
+    settings = dataclasses.replace(settings, class_map=getattr(dataset, "class_map", class_map))
+    _note_untargeted(dataset)
     model = load_model(args.model, weights=args.weights, device=args.device)
     with torchrun_shard(args.threads) as shard:
         summaries = evaluate(
@@ -186,9 +197,12 @@ def run(args: argparse.Namespace) -> int:
             report=_warn,
         )  # fmt: skip
     if summaries is not None:
-        print(markdown_summary(summaries, f"{model_label(args.model)} on {settings.dataset}"
-                               + (f" ({args.split})" if args.split else "")))  # fmt: skip
         out = Path(args.out)
+        written = json.loads((out / SUMMARY_NAME).read_text(encoding="utf-8"))
+        title = f"{model_label(args.model)} on {settings.dataset}" + (
+            f" ({args.split})" if args.split else ""
+        )
+        print(markdown_summary(summaries, title, written["headline"], written["method_labels"]))
         print(
             f"results: {out / RESULTS_NAME}, summary: {out / SUMMARY_NAME}, {out / TABLE_NAME}",
             file=sys.stderr,
@@ -197,11 +211,24 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _note_untargeted(dataset: Any) -> None:
+    """One line on the photos a class map leaves without a target (VOC photos of persons
+    only): they are not scored, and not errors either."""
+    left_out = getattr(dataset, "untargeted", ())
+    if left_out and os.environ.get("RANK", "0") == "0":
+        total = len(dataset) + len(left_out)
+        print(
+            f"{PROGRAM}: note: {len(left_out)} of {total} photos have no object of a class the "
+            f"class map names (only persons, say): they are not scored (first: {left_out[0]})",
+            file=sys.stderr,
+        )
+
+
 def dataset_label(spec: str) -> str:
     """How run.json and the summary name the dataset: a name as it is, a path relative to the
     working directory (so a run folder says the same on every machine)."""
     text = str(spec).strip()
-    if text.lower() in (*TINY_IMAGENET_NAMES, IMAGENET_VAL_1000):
+    if text.lower() in NAMED_DATASETS:
         return text.lower()
     return os.path.relpath(os.path.abspath(os.path.expanduser(text)))
 

@@ -70,9 +70,9 @@ def explain_photos(
     out: Path,
     args: argparse.Namespace,
 ) -> list[Path]:
-    """One explain() call per method over every (photo, class) pair; files per pair and a grid
-    per photo."""
-    from thinktwice.cli.common import method_options
+    """One explain() call per method over every (photo, class) pair; files per pair, a grid
+    per photo, and each method's resolved options (``KEY.options.json``)."""
+    from thinktwice.cli.common import method_options, method_variant
     from thinktwice.cli.photos import probabilities
     from thinktwice.explain import explain
 
@@ -88,32 +88,51 @@ def explain_photos(
         )
         for method in methods
     }
+    variants = {method: method_variant(method, args) for method in methods}
     first = results[methods[0]]
     probs = probabilities(model, first.inputs)
     written: list[Path] = []
     for method, result in results.items():
-        written += write_maps(model, photos, result, method, out)
+        written.append(write_options(method, *variants[method], out))
+        written += write_maps(model, photos, result, variants[method][:2], out)
     for index, photo in enumerate(photos):
-        written.append(write_grid(model, photo, index, results, probs, out))
+        written.append(write_grid(model, photo, index, results, variants, probs, out))
     return written
 
 
+def write_options(method: str, label: str, key: str, options: dict[str, object], out: Path) -> Path:
+    """``KEY.options.json`` beside the maps: the method, its display name and every option
+    it ran with (library defaults filled in)."""
+    import json
+
+    from thinktwice.visualization.files import atomic_write
+
+    record = {"method": method, "label": label, "file_key": key, "options": options}
+    text = json.dumps(record, indent=1) + "\n"
+    return atomic_write(out / f"{key}.options.json", lambda h: h.write(text.encode()))
+
+
 def write_maps(
-    model: Classifier, photos: list[Photo], result: Explanation, method: str, out: Path
+    model: Classifier,
+    photos: list[Photo],
+    result: Explanation,
+    variant: tuple[str, str],
+    out: Path,
 ) -> list[Path]:
     """Overlay figure (PNG, with its colour bar) and raw map (.npy, model input resolution)
-    for each pair."""
+    for each pair; ``variant`` is the method's (display name, file key)."""
     from thinktwice.cli.photos import for_display, pair_stem
-    from thinktwice.visualization import method_label, overlay_figure, save_figure
+    from thinktwice.visualization import overlay_figure, save_figure
 
+    label, key = variant
     written = []
     for pair, (image_index, target) in enumerate(
         zip(result.image_index, result.targets, strict=True)
     ):
         photo, target = photos[int(image_index)], int(target)
         saliency = result.saliency[pair].detach().float().numpy()
-        stem = out / f"{pair_stem(photo, target, model)}__{method}"
-        title = f"{model.classes.name(target)} ({target}): {method_label(method)}"
+        stem = out / f"{pair_stem(photo, target, model)}__{key}"
+        title = f"{model.classes.name(target)} ({target}): {label}"
         figure = overlay_figure(photo.pixels, for_display(saliency), title=title)
         written.append(save_figure(figure, stem.with_suffix(".png")))
         written.append(save_npy(saliency, stem.with_suffix(".npy")))
@@ -133,12 +152,14 @@ def write_grid(
     photo: Photo,
     image_index: int,
     results: dict[str, Explanation],
+    variants: dict[str, tuple[str, str, dict[str, object]]],
     probs: torch.Tensor,
     out: Path,
 ) -> Path:
-    """Rows = classes, columns = methods (the layout of the paper's Figure 4)."""
+    """Rows = classes, columns = methods (the layout of the paper's Figure 4). The file is
+    ``STEM__grid.png``, with the keys of the methods not at their defaults appended."""
     from thinktwice.cli.photos import for_display, pair_title
-    from thinktwice.visualization import grid_figure, method_label, model_label, save_figure
+    from thinktwice.visualization import grid_figure, model_label, save_figure
 
     rows = []
     first = next(iter(results.values()))
@@ -146,10 +167,11 @@ def write_grid(
     for pair in pairs:
         target = int(first.targets[pair])
         cells = [
-            (method_label(method), for_display(result.saliency[pair].numpy()))
+            (variants[method][0], for_display(result.saliency[pair].numpy()))
             for method, result in results.items()
         ]
         rows.append((pair_title(model, target, float(probs[image_index, target])), cells))
     title = f"{model_label(model.name)}: class saliency by method"
     figure = grid_figure(photo.pixels, rows, title=title)
-    return save_figure(figure, out / f"{photo.stem}__grid.png")
+    changed = "".join(f"__{key}" for method, (_, key, _) in variants.items() if key != method)
+    return save_figure(figure, out / f"{photo.stem}__grid{changed}.png")

@@ -12,6 +12,7 @@ from thinktwice.cli.common import (
     add_quiet_argument,
     add_target_argument,
     feedback_options,
+    method_variant,
     model_from_args,
     output_folder,
     say,
@@ -53,15 +54,19 @@ def run(args: argparse.Namespace) -> int:
     fractions = result.details["open_fraction"][..., 0].T.numpy()  # [sites, passes]
     sites = list(result.details["sites"])
     name = model.classes.name(target)
-    title = f"Feedback on {model_label(model.name)} for “{name}” ({result.details['solver']})"
+    label, key, options = method_variant("feedback", args)
+    title = f"{label} on {model_label(model.name)} for “{name}”"
     figure = feedback_trace_figure(scores, fractions, sites, title=title)
-    stem = out / f"{pair_stem(photo, target, model)}__trace"
+    changed = "" if key == "feedback" else f"__{key}"
+    stem = out / f"{pair_stem(photo, target, model)}__trace{changed}"
     say(args, save_figure(figure, stem.with_suffix(".png")))
     trace = {
         "image": str(photo.path),
         "target": target,
         "class_name": name,
         "solver": result.details["solver"],
+        "label": label,
+        "options": options,
         "scores": scores,
         "open_fraction": {
             s: np.round(f, 6).tolist() for s, f in zip(sites, fractions, strict=True)

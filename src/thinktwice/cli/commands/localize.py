@@ -76,13 +76,14 @@ def localize_photos(
     out: Path | None,
 ) -> list[tuple[dict[str, Any], Path | None]]:
     """(JSON record, picture path or None) per (method, photo, class)."""
-    from thinktwice.cli.common import method_options
+    from thinktwice.cli.common import method_options, method_variant
     from thinktwice.cli.photos import pair_stem
     from thinktwice.explain import explain
     from thinktwice.localization import localize
 
     found = []
     for method in methods if photos else []:
+        label, key, _ = method_variant(method, args)
         result = explain(
             model,
             [photo.image for photo in photos],
@@ -99,8 +100,8 @@ def localize_photos(
             record = box_record(photo, target, model.classes.name(target), method, box)
             picture = None
             if out is not None:
-                path = out / f"{pair_stem(photo, target, model)}__{method}__box.png"
-                picture = draw(photo, record, box, path)
+                path = out / f"{pair_stem(photo, target, model)}__{key}__box.png"
+                picture = draw(photo, record, box, path, label)
             found.append((record, picture))
     return found
 
@@ -119,9 +120,12 @@ def box_record(
     }
 
 
-def draw(photo: Photo, record: dict[str, Any], found: Localization, path: Path) -> Path:
-    from thinktwice.visualization import draw_boxes, method_label, save_png
+def draw(
+    photo: Photo, record: dict[str, Any], found: Localization, path: Path, method: str
+) -> Path:
+    """The photo with the box, labelled by class and ``method`` (its display name)."""
+    from thinktwice.visualization import draw_boxes, save_png
 
     boxes = [found.box] if found.box is not None else []
-    labels = [f"{record['class_name']} ({method_label(record['method'])})"] if boxes else None
+    labels = [f"{record['class_name']} ({method})"] if boxes else None
     return save_png(draw_boxes(photo.pixels, boxes, labels), path)

@@ -15,12 +15,13 @@ from thinktwice.evaluation.datasets.ilsvrc import (
 )
 from thinktwice.evaluation.datasets.manifest import ManifestDataset, is_manifest
 from thinktwice.evaluation.datasets.tiny_imagenet import TinyImageNetVal, is_tiny_imagenet
-from thinktwice.evaluation.datasets.voc import VocDataset, is_voc_root
-from thinktwice.options import IMAGENET_VAL_1000, TINY_IMAGENET_NAMES
+from thinktwice.evaluation.datasets.voc import VocDataset, folder_class_map, is_voc_root
+from thinktwice.options import IMAGENET_VAL_1000, TINY_IMAGENET_NAMES, VOC2007
 
 DATASETS_ENV = "THINKTWICE_DATASETS"
 LAYOUTS = (
-    "accepted: a name (imagenet-val-1000, tiny-imagenet), a .json box manifest, or a folder "
+    "accepted: a name (imagenet-val-1000, voc2007, tiny-imagenet), a .json box manifest, or a "
+    "folder "
     "in Tiny ImageNet, PASCAL VOC or ILSVRC layout (`thinktwice eval --help` shows each)"
 )
 
@@ -42,7 +43,9 @@ def open_dataset(
 ) -> Dataset:
     """The dataset ``spec`` names or points to, restricted to ``split`` (None: all).
 
-    ``class_map`` (VOC name -> ImageNet indices) is used by VOC data only.
+    ``class_map`` (VOC name -> ImageNet indices) is used by VOC data only; None
+    takes the folder's own ``imagenet_class_map.json`` when it has one (``voc2007``
+    does; for ImageNet-1k classifiers), ``{}`` reads the VOC names without a map.
     ``rescale_boxes``: scale a sample's boxes to its photo when the annotation
     records another size (otherwise that sample is an error; see
     :meth:`Dataset.with_photo`).
@@ -52,8 +55,8 @@ def open_dataset(
         return TinyImageNetVal(
             default_datasets_dir() / "tiny-imagenet-val", split=split, rescale_boxes=rescale_boxes
         )
-    if text.lower() == IMAGENET_VAL_1000:
-        return _open_folder(_named_folder(IMAGENET_VAL_1000), split, class_map, rescale_boxes)
+    if text.lower() in (IMAGENET_VAL_1000, VOC2007):
+        return _open_folder(_named_folder(text.lower()), split, class_map, rescale_boxes)
     path = Path(text).expanduser()
     if not path.exists():
         raise DatasetError(f"dataset not found: {path} is neither a name nor a path; {LAYOUTS}")
@@ -85,6 +88,8 @@ def _open_folder(
         return TinyImageNetVal(path, split=split, rescale_boxes=rescale_boxes)
     voc_root = _voc_root(path)
     if voc_root is not None:
+        if class_map is None:
+            class_map = folder_class_map(voc_root)
         return VocDataset(voc_root, split=split, class_map=class_map, rescale_boxes=rescale_boxes)
     ilsvrc = find_ilsvrc_dirs(path)
     if ilsvrc is not None:

@@ -19,10 +19,23 @@ VOC classes are not ImageNet classes: pass ``class_map`` (VOC name -> the
 ImageNet-1k indices that count as that class) to fill ``GroundTruth.classes``;
 objects whose name is not in the map, or every object when there is no map,
 get empty ``classes``. The VOC name is always kept in ``GroundTruth.names``.
+An object without classes (``person``: ImageNet has no such class) is never a
+target, but it stays in its photo: it is a distractor for the pointing game's
+difficult subset (:func:`~thinktwice.evaluation.pointing.ebp_difficult`).
+
+With a class map, a photo none of whose objects has a class (only persons,
+say) has nothing to score: it is left out of :attr:`VocDataset.image_ids` and
+listed in :attr:`VocDataset.untargeted`, so a run neither fails on it nor
+counts it.
+
+A VOC folder may ship its own map as ``imagenet_class_map.json`` (the shared
+``voc2007`` does): :func:`folder_class_map` reads it, and
+:func:`~thinktwice.evaluation.datasets.open_dataset` applies it by default.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -41,6 +54,8 @@ IMAGES = "JPEGImages"
 SPLITS_DIR = Path("ImageSets") / "Main"
 IMAGE_SUFFIX = ".jpg"
 NUM_CLASSES = 1000
+#: The ImageNet class map a VOC folder may ship beside its annotations.
+CLASS_MAP_FILE = "imagenet_class_map.json"
 
 
 def is_voc_root(root: Path) -> bool:
@@ -80,7 +95,31 @@ class VocDataset(Dataset):
         check_split(split, self.splits, self.name)
         self.split = split
         self._class_map = _check_class_map(class_map or {})
-        self._ids = _split_ids(self.root, split) if split else _all_ids(self.root)
+        ids = _split_ids(self.root, split) if split else _all_ids(self.root)
+        #: Photos left out because no object has a class of the map (empty without a map).
+        self.untargeted: tuple[str, ...] = self._untargeted(ids) if self._class_map else ()
+        left_out = set(self.untargeted)
+        self._ids = tuple(i for i in ids if i not in left_out)
+
+    @property
+    def class_map(self) -> dict[str, list[int]] | None:
+        """The class map in use (VOC name -> sorted ImageNet indices), None without one."""
+        if not self._class_map:
+            return None
+        return {name: sorted(indices) for name, indices in sorted(self._class_map.items())}
+
+    def _untargeted(self, ids: Iterable[str]) -> tuple[str, ...]:
+        """The photos none of whose objects is in the class map. A file that cannot be read
+        stays in: its error is reported when its sample is loaded."""
+        left_out = []
+        for image_id in ids:
+            try:
+                raw = read_voc_xml(self.root / ANNOTATIONS / f"{image_id}.xml")
+            except DatasetError:
+                continue
+            if not any(obj.name in self._class_map for obj in raw.objects):
+                left_out.append(image_id)
+        return tuple(left_out)
 
     def __len__(self) -> int:
         return len(self._ids)
@@ -111,6 +150,25 @@ class VocDataset(Dataset):
             difficult=obj.difficult,
             names=(obj.name,),
         )
+
+
+def folder_class_map(root: str | Path) -> dict[str, list[int]] | None:
+    """The ImageNet class map a VOC folder ships (:data:`CLASS_MAP_FILE`), None when it
+    has none; a DatasetError naming the file when it is not a name -> indices object."""
+    path = Path(root) / CLASS_MAP_FILE
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as error:
+        raise DatasetError(f"{path}: unreadable class map ({error})") from error
+    if not isinstance(data, dict) or not all(isinstance(v, list) for v in data.values()):
+        raise DatasetError(f"{path}: expected an object of VOC name -> list of ImageNet indices")
+    try:
+        checked = _check_class_map(data)
+    except DatasetError as error:
+        raise DatasetError(f"{path}: {error}") from error
+    return {name: sorted(indices) for name, indices in checked.items()}
 
 
 def _check_class_map(class_map: Mapping[str, Iterable[int]]) -> dict[str, frozenset[int]]:
