@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import inspect
 import math
+import warnings
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from typing import Any
 
 import torch
@@ -34,6 +36,7 @@ from thinktwice.gating.sites import (
 )
 from thinktwice.gating.solvers import SOLVERS, Solver
 from thinktwice.gating.solvers.base import FeedbackResult
+from thinktwice.gating.split import BoundPrefix, trace_model
 from thinktwice.models.classifier import Classifier
 from thinktwice.options import (
     DEFAULT_LAYERS,
@@ -96,15 +99,18 @@ def gated_grad_cam(
     sites: Sequence[GateSite],
     inputs: torch.Tensor,
     targets: torch.Tensor,
+    prefix: BoundPrefix | None = None,
 ) -> torch.Tensor:
     """Grad-CAM of the network with feedback's final gates in place: the class's
     feature-map weights (and, for gates below the layer, its activations) come from
-    the pruned network. ``layer``: the module Grad-CAM reads."""
+    the pruned network. ``layer``: the module Grad-CAM reads; ``prefix``: the network
+    below the gates and ``layer``, computed once for ``inputs``."""
     rule = solver.make_rule(sites, result.sites)
     rule.set_gates(result.gates)
     rule.recursive = False
     rule.recording_inputs = False
-    with rules_installed(model, rule.sites, rule):
+    shortcut = prefix.running(model) if prefix is not None else nullcontext()
+    with rules_installed(model, rule.sites, rule), shortcut:
         cam, _ = grad_cam(model, layer, inputs, targets)
     return cam
 
@@ -175,6 +181,7 @@ class Feedback(AttributionMethod):
         saliency: str | None = None,
         preset: str | None = None,
         device: str | torch.device | None = None,
+        split: bool = True,
         **solver_options: Any,
     ):
         super().__init__(model, device=device)
@@ -198,6 +205,23 @@ class Feedback(AttributionMethod):
         if self.saliency == "gradcam":
             self.cam_layer = self.model.gradcam_layer or last_spatial_site(self.model, self.probe())
         select_sites(survey.sites, layers, self.kinds)  # unknown names fail now, not per batch
+        self.trace = self._trace(split)
+
+    def _trace(self, split: bool):
+        """The model traced for running later passes above the gates only
+        (:mod:`~thinktwice.gating.split`); None, with a warning, when it does not trace."""
+        if not split:
+            return None
+        keep = [self.cam_layer] if self.cam_layer else []
+        trace, problem = trace_model(self.model, torch.rand(2, 3, *self.model.input_size), keep)
+        if trace is None:
+            warnings.warn(
+                f"feedback: {type(self.model).__name__} does not trace with torch.fx "
+                f"({problem}); every feedback pass runs the whole network",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+        return trace
 
     @classmethod
     def resolved_options(cls, preset: str | None = None, **options: Any) -> dict[str, Any]:
@@ -219,10 +243,13 @@ class Feedback(AttributionMethod):
         sites = find_sites(self.model, inputs[:1], warn=False, placement=self.placement)
         gated = select_sites(sites, self.layers, self.kinds)
         cam = self.saliency == "gradcam"
-        result = self.solver.solve(self.model, inputs, targets, sites, gated, template=not cam)
+        prefix = self._prefix(inputs, sites, gated)
+        result = self.solver.solve(
+            self.model, inputs, targets, sites, gated, template=not cam, prefix=prefix
+        )
         if cam:
             saliency = gated_grad_cam(
-                self.model, self.cam_layer, self.solver, result, sites, inputs, targets
+                self.model, self.cam_layer, self.solver, result, sites, inputs, targets, prefix
             )
         else:
             saliency = saliency_map(result.template, self.saliency)
@@ -241,3 +268,15 @@ class Feedback(AttributionMethod):
                 "evidence": result.evidence,
             },
         )
+
+    def _prefix(
+        self, inputs: torch.Tensor, sites: Sequence[GateSite], gated: Sequence[GateSite]
+    ) -> BoundPrefix | None:
+        """The network below every installed gate (and the Grad-CAM layer), computed once
+        for ``inputs``; None when the model did not trace or nothing lies below them."""
+        if self.trace is None:
+            return None
+        modules = {site.name for site in self.solver.installed_sites(sites, gated)}
+        if self.saliency == "gradcam":
+            modules.add(self.cam_layer)
+        return self.trace.bind(inputs, modules)
