@@ -111,7 +111,11 @@ DEFAULT_SALIENCY = "gradcam"
 TINY_IMAGENET_NAMES: tuple[str, ...] = ("tiny-imagenet", "tiny-imagenet-val")
 IMAGENET_VAL_1000 = "imagenet-val-1000"
 LOC, POINTING, DELETION, INSERTION = "loc", "pointing", "deletion", "insertion"
-EVAL_METRICS: tuple[str, ...] = (LOC, POINTING, DELETION, INSERTION)
+#: MaxBoxAccV2 as clovaai/wsolevaluation defines it (docs/metrics.md).
+MAXBOXACC = "maxboxacc"
+EVAL_METRICS: tuple[str, ...] = (LOC, POINTING, MAXBOXACC, DELETION, INSERTION)
+#: MaxBoxAcc's threshold step: tau = 0, 0.01, ..., 0.99 (wsolevaluation's cam_curve_interval).
+DEFAULT_TAU_STEP = 0.01
 DEFAULT_EVAL_METRICS: tuple[str, ...] = (LOC, POINTING)
 # GrabCut runs on a copy no larger than this on its long side (the box is scaled back); chosen
 # so that boxes keep their IoU >= 0.5 verdict on full-size photos (docs/benchmarks.md).

@@ -39,12 +39,11 @@ import numpy as np
 
 from thinktwice.errors import ThinkTwiceError
 from thinktwice.localization.boxes import Box
+from thinktwice.options import DEFAULT_TAU_STEP, MAXBOXACC
 
 RESIZE = 224
 DELTAS: tuple[int, ...] = (30, 50, 70)
-DEFAULT_TAU_STEP = 0.01
 TOP1_DELTA = 50  # the IoU of "top-1 localization"
-MAXBOXACC = "maxboxacc"
 
 
 def tau_grid(step: float = DEFAULT_TAU_STEP) -> np.ndarray:
@@ -281,3 +280,38 @@ def heldout_taus(summaries: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[s
 
 def _tau(value: float) -> float:
     return round(float(value), 6)
+
+
+def markdown_maxboxacc(summaries: Mapping[str, Mapping[str, Any]]) -> str:
+    """The MaxBoxAcc table of ``summary.md`` ("" when no method measured it): per method
+    MaxBoxAcc at each delta with its best tau, MaxBoxAccV2, top-1 localization at the best
+    tau_50 and, when a held-out run's taus were given, the same at those taus."""
+    measured = {m: s for m, s in summaries.items() if s.get("maxboxacc_v2") is not None}
+    if not measured:
+        return ""
+    heldout = any(s.get("boxacc_v2_heldout") is not None for s in measured.values())
+    headers = [f"MaxBoxAcc@{d} (tau)" for d in DELTAS] + ["MaxBoxAccV2", "top-1 loc. at tau_50"]
+    if heldout:
+        headers += [f"BoxAcc@{d} at held-out tau" for d in DELTAS]
+        headers += ["BoxAccV2 at held-out taus", "top-1 loc. at held-out tau_50"]
+    lines = [
+        "### MaxBoxAccV2 (wsolevaluation; trials = ground-truth labels)",
+        "",
+        "| method | trials | " + " | ".join(headers) + " |",
+        "|---|---:|" + "---:|" * len(headers),
+    ]
+    for method, s in measured.items():
+        cells = [f"{_pct(s[f'maxboxacc_{d}'])} ({s[f'maxboxacc_{d}_tau']:.2f})" for d in DELTAS]
+        cells += [_pct(s["maxboxacc_v2"]), _pct(s.get("maxboxacc_top1_loc"))]
+        if heldout:
+            cells += [
+                f"{_pct(s.get(f'boxacc_{d}_heldout'))} ({s.get(f'heldout_tau_{d}', 'n/a')})"
+                for d in DELTAS
+            ]
+            cells += [_pct(s.get("boxacc_v2_heldout")), _pct(s.get("top1_loc_heldout"))]
+        lines.append(f"| {method} | {s['maxboxacc_trials']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.1f}%"

@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from thinktwice.evaluation.maxboxacc import markdown_maxboxacc
 from thinktwice.evaluation.paired import (
     PairedComparison,
     PairedScores,
@@ -40,6 +41,7 @@ PERCENT_COLUMNS = {
     "pointing_class_mean": "pointing (class mean)",
     "pointing_difficult": "pointing, difficult (EBP)",
     "pointing_small": "pointing, small objects",
+    "maxboxacc_v2": "MaxBoxAccV2",
 }
 AUC_COLUMNS = {"deletion_auc": "deletion AUC", "insertion_auc": "insertion AUC"}
 TRIAL_COUNTS = {
@@ -49,7 +51,14 @@ TRIAL_COUNTS = {
 #: The columns where a larger value is better (accuracies, insertion AUC); errors and the
 #: deletion AUC are better smaller.
 HIGHER_IS_BETTER = frozenset(
-    {"pointing", "pointing_class_mean", "pointing_difficult", "pointing_small", "insertion_auc"}
+    {
+        "pointing",
+        "pointing_class_mean",
+        "pointing_difficult",
+        "pointing_small",
+        "insertion_auc",
+        "maxboxacc_v2",
+    }
 )
 POINTING_SUBSETS_NOTE = (
     "Pointing subsets (trials in brackets): difficult = the Excitation Backprop criterion "
@@ -85,7 +94,12 @@ def write_report(
     }
     text = json.dumps(document, indent=2) + "\n"
     table = markdown_summary(summaries, title)
-    for section in (markdown_paired(paired), markdown_paired_scores(paired_scores)):
+    sections = (
+        markdown_maxboxacc(summaries),
+        markdown_paired(paired),
+        markdown_paired_scores(paired_scores),
+    )
+    for section in sections:
         if section:
             table += "\n" + section
     paths = {
