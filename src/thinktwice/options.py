@@ -60,7 +60,7 @@ def model_label(name: str) -> str:
 # --- boxes ------------------------------------------------------------------------------------
 
 #: Box rules of ``thinktwice.localize``: the paper's GrabCut, or a threshold on the map.
-BOX_METHODS: tuple[str, ...] = ("grabcut", "threshold")
+BOX_METHODS: tuple[str, ...] = ("grabcut", "grabcut_coarse", "threshold")
 #: Gaussian blur of a map before its box, sigma as a share of the map's longer side. 0 is the
 #: paper's recipe; the default was chosen on the imagenet-val-1000 dev split (docs/results.md).
 DEFAULT_BOX_SMOOTH = 0.0

@@ -37,7 +37,7 @@ class BoxSettings:
     tau_step: float | None = None  # None: no MaxBoxAcc
 
     def box_options(self) -> dict[str, Any]:
-        return {"max_side": self.max_side} if self.box == "grabcut" else {}
+        return {"max_side": self.max_side} if self.box in ("grabcut", "grabcut_coarse") else {}
 
 
 @dataclass

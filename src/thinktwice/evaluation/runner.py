@@ -154,7 +154,9 @@ class EvalSettings:
             "model": self.model,
             "weights": self.weights,
             "box": self.box,
-            "max_side": self.max_side if self.box == "grabcut" and LOC in self.metrics else None,
+            "max_side": self.max_side
+            if self.box in ("grabcut", "grabcut_coarse") and LOC in self.metrics
+            else None,
             "box_smooth": self.box_smooth if LOC in self.metrics else None,
             "rescale_boxes": self.rescale_boxes,
             "class_map": (

@@ -1,9 +1,9 @@
 """Every saliency map of a run, kept at the model's input size, so a run can be re-scored.
 
 ``RUN_DIR/saliency/<image id>.sal`` holds, per method, each explained class's map
-in a compact lossless-after-rounding form: the map divided by its largest
-magnitude, rounded to float16 (11 significant bits everywhere, so the faint
-quantiles GrabCut seeds from keep their order), each row's bit patterns stored
+in a compact form: the map divided by its largest magnitude, rounded to float16
+(11 significant bits down to 2^-14 of the largest value, fewer below; so the
+faint quantiles GrabCut seeds from keep their order), each row's bit patterns stored
 as differences from the left neighbour, bytes shuffled (all high bytes, then all
 low bytes) and deflated. Smooth maps (Grad-CAM and feedback's default) take about
 13 KB, speckled gradient-type maps 70-80 KB, against 196 KB as float32 (224 x 224;
