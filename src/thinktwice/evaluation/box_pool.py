@@ -92,14 +92,15 @@ def score_maps(job: MapJob) -> dict[str, MapScores]:
     return scores
 
 
-def default_workers(world: int = 1) -> int:
-    """Box workers for one of ``world`` processes: this process's share of the cores it may
-    use; 0 (boxes in the process itself) when that share is a single core."""
+def default_workers() -> int:
+    """Box workers for this process: its share of the cores it may use among the processes
+    torchrun started on this machine (``LOCAL_WORLD_SIZE``); 0 (boxes in the process itself)
+    when that share is a single core."""
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         cores = os.cpu_count() or 1
-    share = max(1, cores // max(world, 1))
+    share = max(1, cores // max(int(os.environ.get("LOCAL_WORLD_SIZE", "1")), 1))
     return share if share > 1 else 0
 
 

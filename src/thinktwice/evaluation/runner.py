@@ -283,7 +283,7 @@ def _run(
     )
     workers = settings.box_workers
     if workers is None:
-        workers = default_workers(shard.world)
+        workers = default_workers()
     with bar, BoxPool(workers) as pool:
         pending: _Prepared | None = None
         for batch in mine:  # batch b's boxes are computed while batch b + 1's maps are
