@@ -32,6 +32,7 @@ import numpy as np
 from thinktwice.errors import ThinkTwiceError, UnknownClassError
 from thinktwice.evaluation.datasets.base import GroundTruth
 from thinktwice.evaluation.maps_store import MapsStore, StoredImage
+from thinktwice.evaluation.maxboxacc import tau_grid
 from thinktwice.evaluation.metrics import IOU_THRESHOLD, gt_labels
 from thinktwice.evaluation.paired import comparison_json
 from thinktwice.evaluation.report import (
@@ -88,7 +89,10 @@ def report_data(run_dir: Path) -> dict[str, Any]:
         _image_entry(image_id, stored.get(image_id), records, errors, methods, labels, map_side)
         for image_id in image_ids
     ]
-    summaries, paired = summarise_records(records, errors, methods)
+    step = settings.get("tau_step")
+    summaries, paired = summarise_records(
+        records, errors, methods, taus=tau_grid(step) if step else None
+    )
     columns = summary_columns(summaries)
     shown = {column["key"] for column in columns}
     return {
@@ -190,8 +194,10 @@ def summarise_records(
     records: Mapping[tuple[str, str], Record],
     errors: Mapping[tuple[str, str], str],
     methods: Sequence[str],
+    taus: Sequence[float] | None = None,
 ) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
-    """What ``summary.json`` holds under "methods" and "paired", computed from the records."""
+    """What ``summary.json`` holds under "methods" and "paired", computed from the records
+    (with ``taus``, the run's MaxBoxAcc thresholds, its MaxBoxAcc too)."""
     lines = [*records.values()]
     lines += [{"image_id": i, "method": m, "error": why} for (m, i), why in errors.items()]
     try:
@@ -205,7 +211,7 @@ def summarise_records(
             comparison_json(c) for c in compare_scores_with_reference(scored, REFERENCE)
         ],
     }
-    return summarise(scored), paired
+    return summarise(scored, taus), paired
 
 
 def summary_columns(summaries: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
