@@ -155,3 +155,19 @@ def test_default_feedback_on_the_shipped_model_is_unchanged_by_the_split(lite0, 
     split = method.attribute(images, targets)
     scale = float(whole.saliency.abs().max())
     torch.testing.assert_close(split.saliency, whole.saliency, rtol=1e-4, atol=1e-5 * scale)
+
+
+def test_grad_cam_read_from_the_last_pass_equals_one_more_gated_pass(lite0, cat_dog):
+    from thinktwice.attribution.feedback import cam_of_last_pass, gated_grad_cam
+
+    image, _ = cat_dog
+    images = torch.stack([image, image.flip(-1)])
+    targets = torch.tensor([281, 254])
+    method = METHODS["feedback"](lite0, split=False)
+    sites = find_sites(lite0, images[:1], warn=False)
+    gated = [s for s in sites if s.key in method.attribute(images, targets).details["sites"]]
+    result = method.solver.solve(lite0, images, targets, sites, gated, template=False)
+    read = cam_of_last_pass(result, sites, method.cam_layer, images.shape[-2:])
+    assert read is not None  # Lite0's Grad-CAM layer is the top gated site
+    again = gated_grad_cam(lite0, method.cam_layer, method.solver, result, sites, images, targets)
+    torch.testing.assert_close(read, again, rtol=1e-5, atol=1e-6 * float(again.abs().max()))

@@ -24,7 +24,7 @@ from thinktwice.attribution.base import (
     saliency_from_template,
     warn_ungated,
 )
-from thinktwice.attribution.gradcam import grad_cam, last_spatial_site
+from thinktwice.attribution.gradcam import class_activation_map, grad_cam, last_spatial_site
 from thinktwice.errors import OptionError
 from thinktwice.gating.hooks import rules_installed
 from thinktwice.gating.sites import (
@@ -113,6 +113,25 @@ def gated_grad_cam(
     with rules_installed(model, rule.sites, rule), shortcut:
         cam, _ = grad_cam(model, layer, inputs, targets)
     return cam
+
+
+def cam_of_last_pass(
+    result: FeedbackResult, sites: Sequence[GateSite], layer: str, size: Sequence[int]
+) -> torch.Tensor | None:
+    """Grad-CAM of the gated network read from the solver's last pass, which ran with the
+    final gates, when ``layer`` is a gated site called once per forward (its gated output
+    is the feature map, the gradient the pass recorded there is dS/dA); None otherwise, and
+    :func:`gated_grad_cam` runs one more pass."""
+    calls = [s for s in sites if s.name == layer]
+    if len(calls) != 1 or calls[0].position != "output" or calls[0] not in result.sites:
+        return None
+    key = calls[0].key
+    activation, grad = result.last_pass.get(key, (None, None))
+    if activation is None or grad is None or activation.dim() != 4:
+        return None
+    gate = result.gates.get(key)
+    feature_map = activation if gate is None else activation * gate
+    return class_activation_map(feature_map, grad, size)
 
 
 def with_preset(preset: str | None, options: dict[str, Any]) -> dict[str, Any]:
@@ -206,6 +225,7 @@ class Feedback(AttributionMethod):
             self.cam_layer = self.model.gradcam_layer or last_spatial_site(self.model, self.probe())
         select_sites(survey.sites, layers, self.kinds)  # unknown names fail now, not per batch
         self.trace = self._trace(split)
+        self._sites: dict[tuple[int, ...], list[GateSite]] = {}
 
     def _trace(self, split: bool):
         """The model traced for running later passes above the gates only
@@ -240,7 +260,12 @@ class Feedback(AttributionMethod):
         }
 
     def _attribute(self, inputs: torch.Tensor, targets: torch.Tensor) -> Attribution:
-        sites = find_sites(self.model, inputs[:1], warn=False, placement=self.placement)
+        shape = tuple(inputs.shape[1:])
+        if shape not in self._sites:  # one survey forward per input size, not per batch
+            self._sites[shape] = find_sites(
+                self.model, inputs[:1], warn=False, placement=self.placement
+            )
+        sites = self._sites[shape]
         gated = select_sites(sites, self.layers, self.kinds)
         cam = self.saliency == "gradcam"
         prefix = self._prefix(inputs, sites, gated)
@@ -248,9 +273,11 @@ class Feedback(AttributionMethod):
             self.model, inputs, targets, sites, gated, template=not cam, prefix=prefix
         )
         if cam:
-            saliency = gated_grad_cam(
-                self.model, self.cam_layer, self.solver, result, sites, inputs, targets, prefix
-            )
+            saliency = cam_of_last_pass(result, sites, self.cam_layer, inputs.shape[-2:])
+            if saliency is None:
+                saliency = gated_grad_cam(
+                    self.model, self.cam_layer, self.solver, result, sites, inputs, targets, prefix
+                )
         else:
             saliency = saliency_map(result.template, self.saliency)
         return Attribution(

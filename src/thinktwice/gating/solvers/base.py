@@ -45,6 +45,11 @@ class FeedbackResult:
     gates: dict[str, torch.Tensor | None] = field(repr=False, default_factory=dict)
     # [passes, N]: the image's own share of the score, T_c . (I - mean); with objective="evidence"
     evidence: torch.Tensor | None = None
+    # per installed site key: (its tensor before the gate, dS/dy at the gated tensor) of the
+    # last pass, which ran with the final gates (None: no backward reached the site)
+    last_pass: dict[str, tuple[torch.Tensor | None, torch.Tensor | None]] = field(
+        repr=False, default_factory=dict
+    )
 
     @property
     def objective(self) -> torch.Tensor:
@@ -175,6 +180,7 @@ class Solver(ABC):
             sites=gated,
             gates=rule.gates(),
             evidence=torch.stack(evidence) if evidence else None,
+            last_pass={k: (st.activation, st.grad) for k, st in rule.states.items()},
         )
         if self.monotone_expected:
             warn_if_not_monotone(result, self.name)
