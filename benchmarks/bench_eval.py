@@ -17,13 +17,22 @@ after the first image is done, from the records' finish times).
 
 With ``--photo-size 512`` the photos are full-size instead: imagenet-val-1000
 dev photos upscaled (bicubic) to 512x512, their boxes scaled with them, written
-as a box manifest in a temporary folder; one worker with all cores, GrabCut at
-``eval``'s default ``--max-side`` (or ``--max-side N|none``), and only where
-the time goes is printed.
+as a box manifest in a temporary folder, GrabCut at ``eval``'s default
+``--max-side`` (or ``--max-side N|none``). It prints three ratios:
 
-    .venv/bin/python benchmarks/bench_eval.py --photo-size 512 --images 48
+* ``eval`` images/s on both cores (the default: torch threads on all cores, boxes
+  in a pool of worker processes while the next batch's maps are computed) over
+  one core (``taskset -c 0``, one thread, boxes in the process), same photos,
+  one run after the other (the load average is printed: on a busy machine this
+  ratio says little);
+* the coarse-to-fine GrabCut box (``--box grabcut_coarse``) against today's, side
+  by side on the same maps (``bench_grabcut.py``: speed per map and the share of
+  IoU >= 0.5 verdicts kept, ``--grabcut-imagenet`` / ``--grabcut-voc`` photos).
 
-Targets: GrabCut <= 25% of the time (also on 512-px photos); 2 workers >= 1.7x one worker.
+    .venv/bin/python benchmarks/bench_eval.py --photo-size 512 --images 16
+
+Targets: 2 cores >= 1.8x one core; coarse GrabCut >= 4x faster with >= 99% of the
+verdicts kept (>= 300 maps); 2 torchrun workers >= 1.7x one worker (Tiny ImageNet mode).
 """
 
 from __future__ import annotations
@@ -49,9 +58,10 @@ def run_eval(
     threads: int,
     dataset: tuple[str, ...] = ("tiny-imagenet", "--split", "dev"),
     extra: tuple[str, ...] = (),
+    pin: tuple[str, ...] = (),
 ) -> float:
-    """Wall seconds of one evaluation run."""
-    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+    """Wall seconds of one evaluation run (``pin``: a command prefix such as taskset)."""
+    launcher = [*pin, sys.executable, "-m", "torch.distributed.run", "--standalone"]
     command = launcher + [f"--nproc_per_node={workers}", "-m", "thinktwice.cli.main", "eval"]
     command += [*dataset, "--limit", str(images), "--methods", methods, *extra]
     command += ["--threads", str(threads), "--quiet", "--out", str(out)]
@@ -124,18 +134,31 @@ def print_time_split(split: dict[str, dict[str, float]]) -> None:
 
 
 def full_size(args: argparse.Namespace) -> None:
-    """Where the time goes on ``args.photo_size``-px photos, one worker on all cores."""
+    """Where the time goes on ``args.photo_size``-px photos; both cores against one; the
+    coarse GrabCut against today's."""
+    import os
+
+    import bench_grabcut
+
     extra = ("--max-side", args.max_side) if args.max_side else ()
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
         manifest = upscaled_manifest(root, args.photo_size, args.images)
-        wall = run_eval(root / "run", args.images, args.methods, 1, 2, (str(manifest),), extra)
-        split = time_split(root / "run")
-        run = json.loads((root / "run" / "run.json").read_text())
+        load_before = os.getloadavg()[0]
+        two = run_eval(root / "two", args.images, args.methods, 1, 2, (str(manifest),), extra)
+        one = run_eval(root / "one", args.images, args.methods, 1, 1, (str(manifest),),
+                       (*extra, "--box-workers", "0"), pin=("taskset", "-c", "0"))  # fmt: skip
+        load_after = os.getloadavg()[0]
+        split = time_split(root / "two")
+        run = json.loads((root / "two" / "run.json").read_text())
     print(f"{args.images} imagenet-val-1000 dev photos upscaled to {args.photo_size} px, "
           f"methods {args.methods}, GrabCut max_side {run['max_side']}\n")  # fmt: skip
     print_time_split(split)
-    print(f"\nwall {wall:.1f} s ({args.images / wall:.2f} images/s), 1 worker x 2 threads")
+    print(f"\nboth cores (2 threads, box pool): wall {two:.1f} s ({args.images / two:.2f} "
+          f"images/s); one core: wall {one:.1f} s ({args.images / one:.2f} images/s)")  # fmt: skip
+    print(f"2 cores = {one / two:.2f}x one core (target >= 1.8x); load average "
+          f"{load_before:.1f} before, {load_after:.1f} after\n")  # fmt: skip
+    bench_grabcut.run(args.grabcut_imagenet, args.grabcut_voc, 2)
 
 
 def main() -> None:
@@ -144,6 +167,10 @@ def main() -> None:
     parser.add_argument("--methods", default=METHODS)
     parser.add_argument("--photo-size", type=int, help="full-size mode: photos of this size")
     parser.add_argument("--max-side", help="full-size mode: eval's --max-side (default: its own)")
+    parser.add_argument("--grabcut-imagenet", type=int, default=40, help="full-size mode: "
+                        "imagenet photos of the GrabCut comparison")  # fmt: skip
+    parser.add_argument("--grabcut-voc", type=int, default=25, help="full-size mode: VOC "
+                        "photos of the GrabCut comparison")  # fmt: skip
     args = parser.parse_args()
     if args.photo_size:
         full_size(args)

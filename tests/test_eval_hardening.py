@@ -28,10 +28,14 @@ from .conftest import TINY_IMAGENET, require_shared
 EVAL = [sys.executable, "-m", "thinktwice.cli.main", "eval"]
 TINY_24 = ["tiny-imagenet", "--split", "dev", "--limit", "24", "--methods", "gradient",
            "--batch-size", "4", "--quiet"]  # fmt: skip
+# 64 images of Grad-CAM: results.jsonl grows past RUN_FILE_LIMIT before the run ends
+TINY_64 = ["tiny-imagenet", "--split", "dev", "--limit", "64", "--methods", "gradcam",
+           "--batch-size", "8", "--quiet"]  # fmt: skip
 FILE_LIMIT = 3 * 1024  # `ulimit -f 3` in bash
-# `ulimit -f 8` for a whole run: each image's stored maps (maps/*.maps, about 7 KB with one
-# method) still fit, so results.jsonl (about 400 bytes a line) is the file that meets it.
-RUN_FILE_LIMIT = 8 * 1024
+# `ulimit -f 20` for a whole run: each image's stored maps (maps/*.maps, about 7 KB with one
+# method; saliency/*.sal, about 13 KB for a Grad-CAM map) still fit, so results.jsonl (about 400
+# bytes a line) is the file that meets it.
+RUN_FILE_LIMIT = 20 * 1024
 
 
 def _limit_file_size() -> None:
@@ -101,14 +105,14 @@ def test_a_short_write_is_undone_and_reported(tmp_path):
 @pytest.mark.parametrize("torn", [False, True], ids=["undone", "torn-by-a-kill"])
 def test_a_run_stopped_by_a_file_size_limit_resumes_with_every_pair(tmp_path, torn):
     """The issue's `(ulimit -f 3; eval ...); eval ...` (with `ulimit -f 8`, see
-    RUN_FILE_LIMIT): the resumed summary has n=24.
+    RUN_FILE_LIMIT, 64 Grad-CAM maps): the resumed summary has n=64.
 
     ``torn``: the last line is then cut mid-record, as a writer killed during its write
     (SIGKILL) leaves it -- what the old code left after an ignored short write."""
     require_shared(TINY_IMAGENET)
     out = tmp_path / "run"
     limited = subprocess.run(
-        EVAL + TINY_24 + ["--out", str(out)],
+        EVAL + TINY_64 + ["--out", str(out)],
         capture_output=True,
         text=True,
         preexec_fn=_limit_file_size,
@@ -121,14 +125,14 @@ def test_a_run_stopped_by_a_file_size_limit_resumes_with_every_pair(tmp_path, to
     if torn:
         os.truncate(results, results.stat().st_size - 40)
         before -= 1
-    assert 0 < before < 24
+    assert 0 < before < 64
 
-    resumed = subprocess.run(EVAL + TINY_24 + ["--out", str(out)], capture_output=True, text=True)
+    resumed = subprocess.run(EVAL + TINY_64 + ["--out", str(out)], capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
-    summary = json.loads((out / "summary.json").read_text())["methods"]["gradient"]
-    assert summary["n"] == 24 and "failed" not in summary
+    summary = json.loads((out / "summary.json").read_text())["methods"]["gradcam"]
+    assert summary["n"] == 64 and "failed" not in summary
     ids = [r["image_id"] for r in ResultsFile(out / "results.jsonl").records()]
-    assert len(ids) == len(set(ids)) == 24
+    assert len(ids) == len(set(ids)) == 64
 
 
 # --- settings, run.json, the lock -------------------------------------------------------------

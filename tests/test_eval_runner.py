@@ -259,6 +259,38 @@ def test_torchrun_two_workers_equal_one_process(tmp_path):
     assert one == two and len(one) == 24
 
 
+@pytest.mark.slow
+def test_two_nodes_sharing_one_folder_equal_one_process(tmp_path):
+    """docs/benchmarks.md's multi-node command, with two local launchers standing for two
+    nodes (static rendezvous on 127.0.0.1, one process each, one shared --out folder)."""
+    import socket
+
+    require_shared(TINY_IMAGENET)
+    args = ["tiny-imagenet", "--split", "dev", "--limit", "8", "--methods", "gradcam",
+            "--batch-size", "2", "--threads", "1", "--quiet"]  # fmt: skip
+    single = subprocess.run(EVAL + args + ["--out", str(tmp_path / "one")], capture_output=True,
+                            text=True, timeout=600)  # fmt: skip
+    assert single.returncode == 0, single.stderr[-2000:]
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    nodes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "torch.distributed.run", "--nnodes=2", f"--node-rank={rank}",
+             "--nproc-per-node=1", "--master-addr=127.0.0.1", f"--master-port={port}",
+             "-m", "thinktwice.cli.main", "eval", *args, "--out", str(tmp_path / "shared")],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        for rank in (0, 1)
+    ]
+    for node in nodes:
+        _, err = node.communicate(timeout=600)
+        assert node.returncode == 0, err[-2000:]
+    one = sorted(map(json.dumps, map(_without_timing, _records(tmp_path / "one"))))
+    two = sorted(map(json.dumps, map(_without_timing, _records(tmp_path / "shared"))))
+    assert one == two and len(one) == 8
+
+
 def test_shards_take_whole_batches_and_cover_all():
     """Sharding by whole batches: each image keeps the batch it has in a one-process run."""
     from thinktwice.evaluation.distributed import Shard

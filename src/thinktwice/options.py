@@ -98,7 +98,7 @@ def model_label(name: str) -> str:
 # --- boxes ------------------------------------------------------------------------------------
 
 #: Box rules of ``thinktwice.localize``: the paper's GrabCut, or a threshold on the map.
-BOX_METHODS: tuple[str, ...] = ("grabcut", "threshold")
+BOX_METHODS: tuple[str, ...] = ("grabcut", "grabcut_coarse", "threshold")
 #: Gaussian blur of a map before its box, sigma as a share of the map's longer side. 0 is the
 #: paper's recipe; the default was chosen on the imagenet-val-1000 dev split (docs/results.md).
 DEFAULT_BOX_SMOOTH = 0.0
@@ -183,7 +183,11 @@ VOC2007 = "voc2007"
 #: The datasets ``thinktwice eval`` takes by name (read from $THINKTWICE_DATASETS).
 NAMED_DATASETS: tuple[str, ...] = (*TINY_IMAGENET_NAMES, IMAGENET_VAL_1000, VOC2007)
 LOC, POINTING, DELETION, INSERTION = "loc", "pointing", "deletion", "insertion"
-EVAL_METRICS: tuple[str, ...] = (LOC, POINTING, DELETION, INSERTION)
+#: MaxBoxAccV2 as clovaai/wsolevaluation defines it (docs/metrics.md).
+MAXBOXACC = "maxboxacc"
+EVAL_METRICS: tuple[str, ...] = (LOC, POINTING, MAXBOXACC, DELETION, INSERTION)
+#: MaxBoxAcc's threshold step: tau = 0, 0.01, ..., 0.99 (wsolevaluation's cam_curve_interval).
+DEFAULT_TAU_STEP = 0.01
 DEFAULT_EVAL_METRICS: tuple[str, ...] = (LOC, POINTING)
 # GrabCut runs on a copy no larger than this on its long side (the box is scaled back); chosen
 # so that boxes keep their IoU >= 0.5 verdict on full-size photos (docs/benchmarks.md).

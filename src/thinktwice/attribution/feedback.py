@@ -12,6 +12,7 @@ import inspect
 import math
 import warnings
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import nullcontext
 from typing import Any
 
 import torch
@@ -24,7 +25,7 @@ from thinktwice.attribution.base import (
     saliency_from_template,
     warn_ungated,
 )
-from thinktwice.attribution.gradcam import grad_cam, last_spatial_site
+from thinktwice.attribution.gradcam import class_activation_map, grad_cam, last_spatial_site
 from thinktwice.errors import OptionError
 from thinktwice.gating.hooks import rules_installed
 from thinktwice.gating.sites import (
@@ -36,6 +37,7 @@ from thinktwice.gating.sites import (
 )
 from thinktwice.gating.solvers import SOLVERS, Solver
 from thinktwice.gating.solvers.base import FeedbackResult
+from thinktwice.gating.split import BoundPrefix, trace_model
 from thinktwice.models.classifier import Classifier
 from thinktwice.options import (
     DEFAULT_LAYERS,
@@ -99,15 +101,18 @@ def gated_grad_cam(
     sites: Sequence[GateSite],
     inputs: torch.Tensor,
     targets: torch.Tensor,
+    prefix: BoundPrefix | None = None,
 ) -> torch.Tensor:
     """Grad-CAM of the network with feedback's final gates in place: the class's
     feature-map weights (and, for gates below the layer, its activations) come from
-    the pruned network. ``layer``: the module Grad-CAM reads."""
+    the pruned network. ``layer``: the module Grad-CAM reads; ``prefix``: the network
+    below the gates and ``layer``, computed once for ``inputs``."""
     rule = solver.make_rule(sites, result.sites)
     rule.set_gates(result.gates)
     rule.recursive = False
     rule.recording_inputs = False
-    with rules_installed(model, rule.sites, rule):
+    shortcut = prefix.running(model) if prefix is not None else nullcontext()
+    with rules_installed(model, rule.sites, rule), shortcut:
         cam, _ = grad_cam(model, layer, inputs, targets)
     return cam
 
@@ -143,6 +148,25 @@ def warn_failing_preset(preset: str | None, model: nn.Module) -> None:
             f"feedback preset {preset!r} was measured to fail: {measured} (docs/feedback.md)",
             stacklevel=3,
         )
+
+
+def cam_of_last_pass(
+    result: FeedbackResult, sites: Sequence[GateSite], layer: str, size: Sequence[int]
+) -> torch.Tensor | None:
+    """Grad-CAM of the gated network read from the solver's last pass, which ran with the
+    final gates, when ``layer`` is a gated site called once per forward (its gated output
+    is the feature map, the gradient the pass recorded there is dS/dA); None otherwise, and
+    :func:`gated_grad_cam` runs one more pass."""
+    calls = [s for s in sites if s.name == layer]
+    if len(calls) != 1 or calls[0].position != "output" or calls[0] not in result.sites:
+        return None
+    key = calls[0].key
+    activation, grad = result.last_pass.get(key, (None, None))
+    if activation is None or grad is None or activation.dim() != 4:
+        return None
+    gate = result.gates.get(key)
+    feature_map = activation if gate is None else activation * gate
+    return class_activation_map(feature_map, grad, size)
 
 
 def with_preset(preset: str | None, options: dict[str, Any]) -> dict[str, Any]:
@@ -231,6 +255,7 @@ class Feedback(AttributionMethod):
         saliency: str | None = None,
         preset: str | None = None,
         device: str | torch.device | None = None,
+        split: bool = True,
         **solver_options: Any,
     ):
         super().__init__(model, device=device)
@@ -255,6 +280,24 @@ class Feedback(AttributionMethod):
         if self.saliency == "gradcam":
             self.cam_layer = self.model.gradcam_layer or last_spatial_site(self.model, self.probe())
         select_sites(survey.sites, layers, self.kinds)  # unknown names fail now, not per batch
+        self.trace = self._trace(split)
+        self._sites: dict[tuple[int, ...], list[GateSite]] = {}
+
+    def _trace(self, split: bool):
+        """The model traced for running later passes above the gates only
+        (:mod:`~thinktwice.gating.split`); None, with a warning, when it does not trace."""
+        if not split:
+            return None
+        keep = [self.cam_layer] if self.cam_layer else []
+        trace, problem = trace_model(self.model, torch.rand(2, 3, *self.model.input_size), keep)
+        if trace is None:
+            warnings.warn(
+                f"feedback: {type(self.model).__name__} does not trace with torch.fx "
+                f"({problem}); every feedback pass runs the whole network",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+        return trace
 
     @classmethod
     def resolved_options(cls, preset: str | None = None, **options: Any) -> dict[str, Any]:
@@ -306,14 +349,24 @@ class Feedback(AttributionMethod):
         return [*words, MAP_WORDS.get(saliency, f"{saliency} map")]
 
     def _attribute(self, inputs: torch.Tensor, targets: torch.Tensor) -> Attribution:
-        sites = find_sites(self.model, inputs[:1], warn=False, placement=self.placement)
+        shape = tuple(inputs.shape[1:])
+        if shape not in self._sites:  # one survey forward per input size, not per batch
+            self._sites[shape] = find_sites(
+                self.model, inputs[:1], warn=False, placement=self.placement
+            )
+        sites = self._sites[shape]
         gated = select_sites(sites, self.layers, self.kinds)
         cam = self.saliency == "gradcam"
-        result = self.solver.solve(self.model, inputs, targets, sites, gated, template=not cam)
+        prefix = self._prefix(inputs, sites, gated)
+        result = self.solver.solve(
+            self.model, inputs, targets, sites, gated, template=not cam, prefix=prefix
+        )
         if cam:
-            saliency = gated_grad_cam(
-                self.model, self.cam_layer, self.solver, result, sites, inputs, targets
-            )
+            saliency = cam_of_last_pass(result, sites, self.cam_layer, inputs.shape[-2:])
+            if saliency is None:
+                saliency = gated_grad_cam(
+                    self.model, self.cam_layer, self.solver, result, sites, inputs, targets, prefix
+                )
         else:
             saliency = saliency_map(result.template, self.saliency)
         return Attribution(
@@ -331,3 +384,15 @@ class Feedback(AttributionMethod):
                 "evidence": result.evidence,
             },
         )
+
+    def _prefix(
+        self, inputs: torch.Tensor, sites: Sequence[GateSite], gated: Sequence[GateSite]
+    ) -> BoundPrefix | None:
+        """The network below every installed gate (and the Grad-CAM layer), computed once
+        for ``inputs``; None when the model did not trace or nothing lies below them."""
+        if self.trace is None:
+            return None
+        modules = {site.name for site in self.solver.installed_sites(sites, gated)}
+        if self.saliency == "gradcam":
+            modules.add(self.cam_layer)
+        return self.trace.bind(inputs, modules)

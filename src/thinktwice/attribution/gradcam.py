@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
 
@@ -67,10 +69,17 @@ def grad_cam(
             f"gradcam: layer {layer_name!r} gives {tuple(activations.shape)}, not a "
             "[N, C, H, W] feature map; choose another gradcam_layer"
         )
+    return class_activation_map(activations, grads, inputs.shape[-2:]), scores.detach()
+
+
+def class_activation_map(
+    activations: torch.Tensor, grads: torch.Tensor, size: Sequence[int]
+) -> torch.Tensor:
+    """``relu(sum_k mean(dS/dA_k) A_k)`` [N, H, W], upsampled bilinearly to ``size``."""
     weights = grads.mean(dim=(2, 3), keepdim=True)
     cam = (weights * activations).sum(dim=1, keepdim=True).clamp_min(0)
-    cam = F.interpolate(cam, size=inputs.shape[-2:], mode="bilinear", align_corners=False)
-    return cam[:, 0], scores.detach()
+    cam = F.interpolate(cam, size=tuple(size), mode="bilinear", align_corners=False)
+    return cam[:, 0]
 
 
 def last_spatial_site(model: Classifier, probe: torch.Tensor) -> str:

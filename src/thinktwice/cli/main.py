@@ -28,6 +28,7 @@ COMMANDS = (
     "feedback_trace",
     "demo",
     "eval",
+    "rescore",
     "report",
 )
 

@@ -48,12 +48,14 @@ class Shard:
 def torchrun_shard(threads: int | None = None) -> Iterator[Shard]:
     """The shard of this process: a gloo group under torchrun, a single shard otherwise.
 
-    ``threads`` sets torch's intra-op threads; by default the cores are divided
-    among the ranks so N workers do not oversubscribe the machine.
+    ``threads`` sets torch's intra-op threads; by default a machine's cores are
+    divided among the ranks torchrun started on it (``LOCAL_WORLD_SIZE``; on several
+    nodes the world is larger than one machine's share).
     """
     world = int(os.environ.get("WORLD_SIZE", "1"))
-    if threads is None and world > 1:
-        threads = max(1, (os.cpu_count() or 1) // world)
+    local = int(os.environ.get("LOCAL_WORLD_SIZE", str(world)))
+    if threads is None and local > 1:
+        threads = max(1, (os.cpu_count() or 1) // local)
     if threads is not None:
         torch.set_num_threads(threads)
     if world <= 1:

@@ -33,6 +33,7 @@ from thinktwice.attribution import METHODS
 from thinktwice.errors import ThinkTwiceError, UnknownClassError
 from thinktwice.evaluation.datasets.base import GroundTruth
 from thinktwice.evaluation.maps_store import MapsStore, StoredImage
+from thinktwice.evaluation.maxboxacc import tau_grid
 from thinktwice.evaluation.metrics import IOU_THRESHOLD, gt_labels
 from thinktwice.evaluation.paired import comparison_json
 from thinktwice.evaluation.report import (
@@ -91,7 +92,10 @@ def report_data(run_dir: Path) -> dict[str, Any]:
         _image_entry(image_id, stored.get(image_id), records, errors, methods, labels, map_side)
         for image_id in image_ids
     ]
-    summaries, paired, several = summarise_records(records, errors, methods)
+    step = settings.get("tau_step")
+    summaries, paired, several = summarise_records(
+        records, errors, methods, taus=tau_grid(step) if step else None
+    )
     headline = headline_for(bool(settings.get("class_map")) or several)
     columns = summary_columns(summaries, headline)
     shown = {column["key"] for column in columns}
@@ -225,9 +229,11 @@ def summarise_records(
     records: Mapping[tuple[str, str], Record],
     errors: Mapping[tuple[str, str], str],
     methods: Sequence[str],
+    taus: Sequence[float] | None = None,
 ) -> tuple[dict[str, dict[str, Any]], dict[str, Any], bool]:
-    """What ``summary.json`` holds under "methods" and "paired", computed from the records,
-    and whether some photo holds several classes (see :func:`headline_for`)."""
+    """What ``summary.json`` holds under "methods" and "paired", computed from the records
+    (with ``taus``, the run's MaxBoxAcc thresholds, its MaxBoxAcc too), and whether some
+    photo holds several classes (see :func:`headline_for`)."""
     lines = [*records.values()]
     lines += [{"image_id": i, "method": m, "error": why} for (m, i), why in errors.items()]
     try:
@@ -241,7 +247,7 @@ def summarise_records(
             comparison_json(c) for c in compare_scores_with_reference(scored, REFERENCE)
         ],
     }
-    return summarise(scored), paired, scored.several_classes
+    return summarise(scored, taus), paired, scored.several_classes
 
 
 def summary_columns(

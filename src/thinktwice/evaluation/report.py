@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from thinktwice.evaluation.maxboxacc import markdown_maxboxacc
 from thinktwice.evaluation.paired import (
     PairedComparison,
     PairedScores,
@@ -45,6 +46,7 @@ PERCENT_COLUMNS = {
     "pointing_difficult": "pointing, difficult (EBP)",
     "pointing_difficult_class_mean": "pointing, difficult (class mean)",
     "pointing_small": "pointing, small objects",
+    "maxboxacc_v2": "MaxBoxAccV2",
 }
 AUC_COLUMNS = {"deletion_auc": "deletion AUC", "insertion_auc": "insertion AUC"}
 TRIAL_COUNTS = {
@@ -62,6 +64,7 @@ HIGHER_IS_BETTER = frozenset(
         "pointing_difficult_class_mean",
         "pointing_small",
         "insertion_auc",
+        "maxboxacc_v2",
     }
 )
 #: What leads the tables, the chart and the report of a run on photos with several classes
@@ -123,7 +126,12 @@ def write_report(
     }
     text = json.dumps(document, indent=2) + "\n"
     table = markdown_summary(summaries, title, headline, labels)
-    for section in (markdown_paired(paired), markdown_paired_scores(paired_scores)):
+    sections = (
+        markdown_maxboxacc(summaries),
+        markdown_paired(paired),
+        markdown_paired_scores(paired_scores),
+    )
+    for section in sections:
         if section:
             table += "\n" + section
     paths = {

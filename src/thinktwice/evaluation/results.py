@@ -33,7 +33,8 @@ RESULTS_NAME = "results.jsonl"
 RUN_NAME = "run.json"
 # Version of the records' content; a folder written with another version cannot be resumed.
 # 2: pointing maps resized as TorchRay does, "small" trial flags, faithfulness metrics.
-RESULTS_FORMAT = 2
+# 3: every metric reads the map as stored in saliency/ (float16), MaxBoxAcc trials.
+RESULTS_FORMAT = 3
 _CHUNK = 1 << 16
 
 

@@ -20,6 +20,7 @@ import contextlib
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,11 +32,13 @@ from tqdm.auto import tqdm
 
 from thinktwice.attribution import METHODS
 from thinktwice.errors import DatasetError, OptionError, ThinkTwiceError
+from thinktwice.evaluation.box_pool import BoxPool, BoxSettings, MapJob, MapScores, default_workers
 from thinktwice.evaluation.datasets.base import Dataset, Sample
 from thinktwice.evaluation.distributed import Shard
 from thinktwice.evaluation.faithfulness import DEFAULT_STEPS, faithfulness
 from thinktwice.evaluation.maps_store import MapsStore
-from thinktwice.evaluation.metrics import evaluate_image, gt_labels
+from thinktwice.evaluation.maxboxacc import MAXBOXACC, tau_grid
+from thinktwice.evaluation.metrics import class_boxes, evaluate_image, gt_labels
 from thinktwice.evaluation.pointing import play
 from thinktwice.evaluation.report import headline_for, write_report
 from thinktwice.evaluation.results import (
@@ -44,6 +47,7 @@ from thinktwice.evaluation.results import (
     ResultsFile,
     check_run_settings,
 )
+from thinktwice.evaluation.saliency_store import EncodedMap, SaliencyStore, stored_form
 from thinktwice.evaluation.summary import (
     REFERENCE,
     ScoredRecords,
@@ -53,13 +57,14 @@ from thinktwice.evaluation.summary import (
 )
 from thinktwice.io.files import folder_lock
 from thinktwice.io.images import image_to_array
-from thinktwice.localization import BOX_METHODS, localize
+from thinktwice.localization import BOX_METHODS, Box
 from thinktwice.models.classifier import Classifier
 from thinktwice.models.state import eval_mode
 from thinktwice.options import (
     DEFAULT_BOX_SMOOTH,
     DEFAULT_EVAL_METRICS,
     DEFAULT_MAX_SIDE,
+    DEFAULT_TAU_STEP,
     DELETION,
     EVAL_METRICS,
     INSERTION,
@@ -96,12 +101,17 @@ class EvalSettings:
 
     ``class_map``: dataset class name -> ImageNet indices (VOC data; recorded).
     ``metrics``: any of ``loc`` (boxes: localization errors), ``pointing``,
+    ``maxboxacc`` (wsolevaluation's MaxBoxAccV2; ``tau_step``: its threshold step),
     ``deletion``, ``insertion`` (classification errors are always measured);
     ``metric_steps``: steps of the deletion/insertion curves; ``max_side``:
     GrabCut's working size (None: the full photo); ``box_smooth``: blur of each map
     before its box (a share of the map's side, 0: the paper's recipe; see
     :func:`~thinktwice.localization.smoothed`); ``rescale_boxes``: scale the
     boxes of an annotation made for another photo size instead of refusing it.
+    ``box_workers``: processes computing boxes while the next batch's maps are
+    computed (None: this process's share of the cores; 0: in this process), and
+    ``heldout``: per method, the taus chosen on another run (``summary.json`` of a dev
+    run) to score MaxBoxAcc at; neither changes a record, so neither is recorded.
     """
 
     methods: tuple[str, ...]
@@ -119,6 +129,9 @@ class EvalSettings:
     metric_steps: int = DEFAULT_STEPS
     rescale_boxes: bool = False
     class_map: Mapping[str, Sequence[int]] | None = None
+    tau_step: float = DEFAULT_TAU_STEP
+    box_workers: int | None = None
+    heldout: Mapping[str, Mapping[str, float]] | None = None
 
     def recorded(self) -> dict[str, Any]:
         """The settings a resumed run must share.
@@ -143,7 +156,9 @@ class EvalSettings:
             "model": self.model,
             "weights": self.weights,
             "box": self.box,
-            "max_side": self.max_side if self.box == "grabcut" and LOC in self.metrics else None,
+            "max_side": self.max_side
+            if self.box in ("grabcut", "grabcut_coarse") and LOC in self.metrics
+            else None,
             "box_smooth": self.box_smooth if LOC in self.metrics else None,
             "rescale_boxes": self.rescale_boxes,
             "class_map": (
@@ -153,6 +168,7 @@ class EvalSettings:
             ),
             "metrics": sorted(self.metrics),
             "metric_steps": self.metric_steps if faithful else None,
+            "tau_step": self.tau_step if MAXBOXACC in self.metrics else None,
             "method_options": {name: options for name, options in resolved.items() if options},
         }
 
@@ -184,6 +200,12 @@ class EvalSettings:
             _check_count("max side", self.max_side, MIN_MAX_SIDE)
         if not (isinstance(self.box_smooth, int | float) and 0 <= self.box_smooth < 1):
             raise OptionError(f"box smooth must be a number in [0, 1), got {self.box_smooth!r}")
+        try:
+            tau_grid(self.tau_step)
+        except ValueError as error:
+            raise OptionError(str(error)) from None
+        if self.box_workers is not None:
+            _check_count("box workers", self.box_workers, 0)
 
 
 def build_methods(model: Classifier, settings: EvalSettings) -> dict[str, Any]:
@@ -269,14 +291,31 @@ def _run(
         disable=not progress,
         bar_format="{l_bar}{bar}| {n:.0f}/{total_fmt} [{elapsed}<{remaining}, {rate_fmt}]",
     )
-    with bar:
-        for batch in mine:
-            _run_batch(model, dataset, batch, methods, settings, results, bar.update, report)
+    workers = settings.box_workers
+    if workers is None:
+        workers = default_workers()
+    with bar, BoxPool(workers) as pool:
+        pending: _Prepared | None = None
+        for batch in mine:  # batch b's boxes are computed while batch b + 1's maps are
+            prepared = _prepare_batch(model, dataset, batch, methods, settings, pool, report)
+            if pending is not None:
+                _finish_batch(pending, settings, results, bar.update)
+            pending = prepared
+        if pending is not None:
+            _finish_batch(pending, settings, results, bar.update)
     shard.barrier()
     if not shard.is_main:
         return None
+    return write_summaries(out, settings, image_ids)
+
+
+def write_summaries(
+    out: Path, settings: EvalSettings, image_ids: Sequence[str]
+) -> dict[str, dict[str, Any]]:
+    """The summary of ``out``'s results over ``image_ids``: summary.json, summary.md, chart."""
+    results = ResultsFile(out / RESULTS_NAME)
     scored = ScoredRecords(results, image_ids, settings.methods)
-    summaries = summarise(scored)
+    summaries = summarise(scored, tau_grid(settings.tau_step), settings.heldout)
     title = f"{model_label(settings.model)} on {settings.dataset}" + (
         f" ({settings.split})" if settings.split else ""
     )
@@ -325,36 +364,59 @@ def _pending(
     return pending
 
 
-def _run_batch(
+@dataclass
+class _Prepared:
+    """A batch whose maps are computed and whose boxes are being computed (``futures``)."""
+
+    errors: list[dict[str, Any]]  # records of samples that could not be read
+    good: list[tuple[_Loaded, tuple[str, ...]]]
+    ranked: list[list[int]]  # per good image, every class best first
+    plans: dict[str, list[_Plan]]  # per method, its images in batch order
+    futures: list[Future[dict[str, MapScores]]]  # per good image
+
+
+@dataclass
+class _Plan:
+    """One (image, method): its maps (as stored), pointing trials and faithfulness AUCs."""
+
+    row: int
+    needed: list[int]
+    representatives: list[int]
+    maps: dict[int, np.ndarray]
+    encoded: dict[int, EncodedMap]
+    aucs: dict[str, float]
+    seconds: dict[str, float]
+    share: float
+
+
+def _prepare_batch(
     model: Classifier,
     dataset: Dataset,
     batch: list[tuple[int, tuple[str, ...]]],
     attributors: Mapping[str, Any],
     settings: EvalSettings,
-    results: ResultsFile,
-    advance: Callable[[float], Any],
+    pool: BoxPool,
     report: Callable[[str], None] | None,
-) -> None:
-    """Rank classes once, then run each method on the pairs that can score, and record.
-
-    ``advance`` moves the progress bar by a fraction of an image per record, so
-    it moves image by image, not batch by batch.
-    """
+) -> _Prepared:
+    """Load, rank the classes once, run each method on the pairs that can score, and hand
+    every image's maps to the box pool."""
     loaded = [_load(dataset, index, report) for index, _ in batch]
-    for item, (_, methods) in zip(loaded, batch, strict=True):
-        if item.error is not None:
-            for method in methods:
-                results.append({"image_id": item.image_id, "method": method, "error": item.error})
-            advance(1.0)
+    errors = [
+        {"image_id": item.image_id, "method": method, "error": item.error}
+        for item, (_, methods) in zip(loaded, batch, strict=True)
+        if item.error is not None
+        for method in methods
+    ]
     good = [
         (item, methods)
         for item, (_, methods) in zip(loaded, batch, strict=True)
         if item.photo is not None
     ]
     if not good:
-        return
+        return _Prepared(errors, [], [], {}, [])
     inputs = torch.stack([model.preprocess(item.image) for item, _ in good])
     ranked = _ranking(model, inputs)
+    plans = {}
     for method, attributor in attributors.items():
         rows = [
             (row, item, 1.0 / len(methods))
@@ -362,7 +424,64 @@ def _run_batch(
             if method in methods
         ]
         if rows:
-            _run_method(method, attributor, model, inputs, ranked, rows, settings, results, advance)
+            plans[method] = _plan_method(attributor, model, inputs, ranked, rows, settings)
+    futures = [pool.submit(_map_job(row, item, plans, settings)) for row, (item, _) in
+               enumerate(good)]  # fmt: skip
+    return _Prepared(errors, good, ranked, plans, futures)
+
+
+def _finish_batch(
+    prepared: _Prepared,
+    settings: EvalSettings,
+    results: ResultsFile,
+    advance: Callable[[float], Any],
+) -> None:
+    """Wait for the batch's boxes and append its records in the serial order (unreadable
+    samples first, then method by method, image by image)."""
+    for record in prepared.errors:
+        results.append(record)
+    if prepared.errors:
+        advance(float(len({r["image_id"] for r in prepared.errors})))
+    scored = [future.result() for future in prepared.futures]
+    run_dir = results.path.parent
+    for method, plans in prepared.plans.items():
+        for plan in plans:
+            item = prepared.good[plan.row][0]
+            record = _score_image(
+                item, prepared.ranked[plan.row][:TOP_K], plan, scored[plan.row][method], settings
+            )
+            SaliencyStore(run_dir).record(
+                item.image_id, method, plan.encoded, plan.representatives
+            )
+            MapsStore(run_dir).record(
+                method, item.sample, item.photo, plan.maps, plan.representatives
+            )
+            record["finished_at"] = time.time()
+            results.append({"method": method, **record})
+            advance(plan.share)
+
+
+def _map_job(
+    row: int, item: _Loaded, plans: Mapping[str, list[_Plan]], settings: EvalSettings
+) -> MapJob:
+    """The box pool's work for one image: every method's maps of it."""
+    sample = item.sample
+    assert sample is not None and item.photo is not None
+    mine = {m: next(p for p in ps if p.row == row) for m, ps in plans.items()
+            if any(p.row == row for p in ps)}  # fmt: skip
+    classes = {c for plan in mine.values() for c in plan.needed}
+    return MapJob(
+        photo=item.photo,
+        maps={m: plan.maps for m, plan in mine.items()},
+        representatives={m: plan.representatives for m, plan in mine.items()},
+        truths={c: class_boxes(sample.objects, c) for c in classes},
+        settings=BoxSettings(
+            box=settings.box if LOC in settings.metrics else None,
+            max_side=settings.max_side,
+            smooth=settings.box_smooth,
+            tau_step=settings.tau_step if MAXBOXACC in settings.metrics else None,
+        ),
+    )
 
 
 def _load(dataset: Dataset, index: int, report: Callable[[str], None] | None) -> _Loaded:
@@ -411,37 +530,47 @@ def classes_to_explain(sample: Sample, ranked: Sequence[int]) -> tuple[list[int]
     return needed, representatives
 
 
-def _run_method(
-    method: str,
+def _plan_method(
     attributor: Any,
     model: Classifier,
     inputs: torch.Tensor,
     ranked: list[list[int]],
     rows: list[tuple[int, _Loaded, float]],
     settings: EvalSettings,
-    results: ResultsFile,
-    advance: Callable[[float], Any],
-) -> None:
-    plans = [(row, item, *classes_to_explain(item.sample, ranked[row])) for row, item, _ in rows]
-    pairs = [(row, c) for row, _, needed, _ in plans for c in needed]
+) -> list[_Plan]:
+    """One method's maps of the batch's images (in their stored form), pointing trials and
+    faithfulness AUCs."""
+    explained = [(row, item, *classes_to_explain(item.sample, ranked[row])) for row, item, _ in
+                 rows]  # fmt: skip
+    pairs = [(row, c) for row, _, needed, _ in explained for c in needed]
     started = time.perf_counter()
-    maps = _saliency(attributor, inputs, pairs)
+    raw = _saliency(attributor, inputs, pairs)
+    stored = [stored_form(smap) for smap in raw]
     saliency_seconds = (time.perf_counter() - started) / max(len(pairs), 1)
-    aucs, auc_seconds = _faithfulness(model, inputs, plans, maps, settings)
-    cursor = 0
-    for (row, item, needed, representatives), auc, (_, _, share) in zip(
-        plans, aucs, rows, strict=True
+    maps = np.stack([decoded for _, decoded in stored]) if stored else raw
+    aucs, auc_seconds = _faithfulness(model, inputs, explained, maps, settings)
+    plans, cursor = [], 0
+    for (row, _, needed, representatives), auc, (_, _, share) in zip(
+        explained, aucs, rows, strict=True
     ):
-        own = dict(zip(needed, maps[cursor : cursor + len(needed)], strict=True))
+        own = range(cursor, cursor + len(needed))
         cursor += len(needed)
-        record = _score_image(item, ranked[row][:TOP_K], own, representatives, settings, auc)
-        MapsStore(results.path.parent).record(method, item.sample, item.photo, own, representatives)
-        record["seconds"]["saliency"] = saliency_seconds * len(needed)
+        seconds = {"saliency": saliency_seconds * len(needed)}
         if auc:
-            record["seconds"]["faithfulness"] = auc_seconds * len(representatives)
-        record["finished_at"] = time.time()
-        results.append({"method": method, **record})
-        advance(share)
+            seconds["faithfulness"] = auc_seconds * len(representatives)
+        plans.append(
+            _Plan(
+                row=row,
+                needed=needed,
+                representatives=representatives,
+                maps={c: maps[i] for c, i in zip(needed, own, strict=True)},
+                encoded={c: stored[i][0] for c, i in zip(needed, own, strict=True)},
+                aucs=auc,
+                seconds=seconds,
+                share=share,
+            )
+        )
+    return plans
 
 
 def _saliency(attributor: Any, inputs: torch.Tensor, pairs: list[tuple[int, int]]) -> np.ndarray:
@@ -494,46 +623,41 @@ def _faithfulness(
 def _score_image(
     item: _Loaded,
     ranked: list[int],
-    maps: Mapping[int, np.ndarray],
-    representatives: list[int],
+    plan: _Plan,
+    scores: MapScores,
     settings: EvalSettings,
-    faithful: Mapping[str, float],
 ) -> dict[str, Any]:
-    """Boxes, pointing trials and faithfulness AUCs from one image's maps, in one record."""
+    """Boxes, pointing trials, MaxBoxAcc trials and faithfulness AUCs from one image's maps,
+    in one record."""
     sample, photo = item.sample, item.photo
     assert sample is not None and photo is not None
     height, width = photo.shape[:2]
-    record: dict[str, Any] = {"seconds": {}}
-    found: dict[int, Any] = {}
-    if LOC in settings.metrics:
-        options = {"max_side": settings.max_side} if settings.box == "grabcut" else {}
-        started = time.perf_counter()
-        found = {
-            c: localize(photo, smap, method=settings.box, smooth=settings.box_smooth, **options)
-            for c, smap in maps.items()
-        }
-        record["seconds"]["localize"] = time.perf_counter() - started
+    record: dict[str, Any] = {"seconds": {**plan.seconds, **scores.seconds}}
     trials = []
     if POINTING in settings.metrics:
-        trials = [play(maps[c], sample.objects, c, width, height) for c in representatives]
+        trials = [
+            play(plan.maps[c], sample.objects, c, width, height) for c in plan.representatives
+        ]
     localized = LOC in settings.metrics
+    found = {c: b if isinstance(b, Box) else None for c, b in scores.boxes.items()}
     outcome = evaluate_image(
         sample.image_id,
         sample.objects,
-        guesses=[(c, found[c].box if c in found else None) for c in ranked] if localized else None,
-        gt_guesses=[(c, found[c].box) for c in representatives] if localized else None,
+        guesses=[(c, found.get(c)) for c in ranked] if localized else None,
+        gt_guesses=[(c, found[c]) for c in plan.representatives] if localized else None,
         pointing=trials,
         k=TOP_K,
-        faithfulness=faithful,
+        faithfulness=plan.aucs,
         ranked=ranked,
     )
     record = {**outcome.to_json(), "top5": ranked, **record}
     if localized:
-        record["boxes"] = {str(c): _box_json(loc) for c, loc in found.items()}
+        record["boxes"] = {str(c): _box_json(b) for c, b in scores.boxes.items()}
+    if MAXBOXACC in settings.metrics:
+        record[MAXBOXACC] = scores.trials
     return record
 
 
-def _box_json(found: Any) -> list[int] | str:
+def _box_json(found: Box | str) -> list[int] | str:
     """[x0, y0, x1, y1] (inclusive pixels), or the reason there is no box."""
-    box = found.box
-    return [box.x0, box.y0, box.x1, box.y1] if box is not None else f"no box: {found.reason}"
+    return found.as_list() if isinstance(found, Box) else f"no box: {found}"

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from thinktwice.evaluation.maxboxacc import summarise_maxboxacc
 from thinktwice.evaluation.metrics import MetricsAccumulator
 from thinktwice.evaluation.paired import (
     PairedComparison,
@@ -24,7 +25,7 @@ from thinktwice.evaluation.results import ResultsFile
 
 #: The method every other one is compared with, image by image.
 REFERENCE = "feedback"
-TIMED_PARTS = ("saliency", "localize", "faithfulness")
+TIMED_PARTS = ("saliency", "localize", "maxboxacc", "faithfulness")
 
 
 class ScoredRecords:
@@ -66,11 +67,20 @@ class ScoredRecords:
         )
 
 
-def summarise(scored: ScoredRecords) -> dict[str, dict[str, Any]]:
-    """Per method, the metrics over the scored images."""
+def summarise(
+    scored: ScoredRecords,
+    taus: Sequence[float] | None = None,
+    heldout: Mapping[str, Mapping[str, float]] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Per method, the metrics over the scored images; with ``taus`` (the run's MaxBoxAcc
+    thresholds) its MaxBoxAcc keys too, scored also at ``heldout[method]`` when given
+    (the taus a dev run chose, see :func:`~thinktwice.evaluation.maxboxacc.heldout_taus`)."""
     summaries = {}
     for method, records in scored.records.items():
         summary = scored.metrics[method].summary()
+        if taus is not None:
+            latest = {r["image_id"]: r for r in records}.values()  # a resume may repeat one
+            summary.update(summarise_maxboxacc(latest, taus, (heldout or {}).get(method)))
         unreadable = scored.failed[method] - {r["image_id"] for r in records}
         if unreadable:
             summary["failed"] = len(unreadable)

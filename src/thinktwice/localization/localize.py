@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 
 from thinktwice.errors import OptionError
+from thinktwice.localization.coarse_grabcut import coarse_grabcut_box
 from thinktwice.localization.grabcut import grabcut_box
 from thinktwice.localization.result import Localization
 from thinktwice.localization.threshold import threshold_box
@@ -27,12 +28,15 @@ def localize(
     """The box a saliency map points at, in ``image``'s (original) pixels.
 
     ``image``: HxWx3 uint8 RGB at its original size; ``saliency``: the map at any
-    size; ``method``: ``"grabcut"`` (the paper's) or ``"threshold"``; ``smooth``:
+    size; ``method``: ``"grabcut"`` (the paper's), ``"grabcut_coarse"`` (its iterations on a
+    small copy, one at full size: faster, not the same boxes) or ``"threshold"``; ``smooth``:
     Gaussian blur of the map first (see :func:`smoothed`; 0 is the paper's recipe).
     """
     saliency = smoothed(np.asarray(saliency, dtype=np.float32), smooth)
     if method == "grabcut":
         return grabcut_box(image, saliency, **options)
+    if method == "grabcut_coarse":
+        return coarse_grabcut_box(image, saliency, **options)
     if method == "threshold":
         return threshold_box(saliency, (image.shape[1], image.shape[0]), **options)
     raise OptionError(f"unknown box method {method!r}; choose one of: {', '.join(BOX_METHODS)}")

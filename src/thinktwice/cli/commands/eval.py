@@ -20,6 +20,7 @@ from thinktwice.cli.common import (
     add_feedback_arguments,
     feedback_options,
 )
+from thinktwice.cli.scoring import add_scoring_arguments, heldout_from
 from thinktwice.errors import OptionError
 from thinktwice.options import (
     BOX_METHODS,
@@ -85,8 +86,11 @@ line and not scored, unless --rescale-boxes scales its boxes to the photo. An un
 synset or a box outside the photo is one error line naming the file and the box.
 
 metrics: loc (GrabCut or threshold boxes: localization errors), pointing (TorchRay's pointing
-game, all / EBP-difficult / small-object trials), deletion and insertion (RISE's AUC of the
-class's softmax probability; docs/metrics.md). Classification errors are always measured."""
+game, all / EBP-difficult / small-object trials), maxboxacc (wsolevaluation's MaxBoxAccV2,
+with --tau-from DEV_RUN also at the taus a dev run chose), deletion and insertion (RISE's AUC
+of the class's softmax probability; docs/metrics.md). Classification errors are always
+measured. Every map is kept in OUT/saliency/; `thinktwice rescore OUT --out NEW ...` scores
+them again under another box rule or metric without the network."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -150,6 +154,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="JSON file mapping dataset class names (VOC) to lists of ImageNet indices "
         "(default: the VOC folder's imagenet_class_map.json, when it has one)",
     )
+    add_scoring_arguments(parser)
     parser.add_argument("--threads", type=int, help="torch threads per process")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     add_device_argument(parser)
@@ -182,6 +187,9 @@ def run(args: argparse.Namespace) -> int:
         metric_steps=args.metric_steps,
         rescale_boxes=args.rescale_boxes,
         class_map=class_map,
+        tau_step=args.tau_step,
+        box_workers=args.box_workers,
+        heldout=heldout_from(args.tau_from),
     )
     settings.validate()
     dataset = open_dataset(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -21,6 +22,7 @@ from thinktwice.errors import OptionError
 from thinktwice.gating.hooks import rules_installed
 from thinktwice.gating.rules import DECISIONS, GateRule
 from thinktwice.gating.sites import GateSite
+from thinktwice.gating.split import BoundPrefix
 from thinktwice.pairs import distinct_rows, occurrence_rounds, one_hot_seed
 
 # A score may drop by float round-off when gates do not change; below this it is no drop.
@@ -43,6 +45,11 @@ class FeedbackResult:
     gates: dict[str, torch.Tensor | None] = field(repr=False, default_factory=dict)
     # [passes, N]: the image's own share of the score, T_c . (I - mean); with objective="evidence"
     evidence: torch.Tensor | None = None
+    # per installed site key: (its tensor before the gate, dS/dy at the gated tensor) of the
+    # last pass, which ran with the final gates (None: no backward reached the site)
+    last_pass: dict[str, tuple[torch.Tensor | None, torch.Tensor | None]] = field(
+        repr=False, default_factory=dict
+    )
 
     @property
     def objective(self) -> torch.Tensor:
@@ -133,11 +140,15 @@ class Solver(ABC):
         gated: Sequence[GateSite] | None = None,
         *,
         template: bool = True,
+        prefix: BoundPrefix | None = None,
     ) -> FeedbackResult:
         """Feedback on ``gated`` sites (default: all ``sites``); ``sites`` are all the
         network's sites of the same placement (some objectives linearise the network).
         ``template=False`` skips the image gradient at the final gates (a caller that
-        reads the gates only: no backward pass goes below the lowest gate)."""
+        reads the gates only: no backward pass goes below the lowest gate). ``prefix``:
+        the network below every site of :meth:`installed_sites`, computed once for
+        ``images`` (:mod:`~thinktwice.gating.split`); every pass that needs no image
+        gradient then runs only the part above it."""
         gated = list(sites if gated is None else gated)
         rule = self.make_rule(sites, gated)
         scores, fractions, evidence = [], [], []
@@ -150,6 +161,7 @@ class Solver(ABC):
                     targets,
                     rule,
                     template=template and last and not self.recursive,
+                    prefix=prefix,
                 )
                 scores.append(out.scores)
                 fractions.append(open_fraction(rule, len(images)))
@@ -168,6 +180,7 @@ class Solver(ABC):
             sites=gated,
             gates=rule.gates(),
             evidence=torch.stack(evidence) if evidence else None,
+            last_pass={k: (st.activation, st.grad) for k, st in rule.states.items()},
         )
         if self.monotone_expected:
             warn_if_not_monotone(result, self.name)
@@ -181,22 +194,25 @@ def gated_pass(
     rule: GateRule | None = None,
     *,
     template: bool = True,
+    prefix: BoundPrefix | None = None,
 ) -> PassOutput:
     """Forward with the installed gates, then backward from each pair's target score.
 
     The backward records ``dS/dy`` at every gate site (see :class:`GateRule`).
     With ``template=False`` it stops at the lowest gate of ``rule`` and skips the
-    image gradient: cheaper, and enough to update the gates. While every gate is
-    still open, an image that appears in several pairs goes forward once.
+    image gradient: cheaper, and enough to update the gates; with a ``prefix`` of
+    ``images`` such a pass also starts above it. While every gate is still open, an
+    image that appears in several pairs goes forward once.
     """
+    prefix = None if template else prefix
     with torch.enable_grad():
         if rule is not None and rule.all_open():
             firsts, inverse = distinct_rows(images)
             if len(firsts) < len(images):
                 return _shared_open_pass(
-                    classifier, images, targets, rule, template, firsts, inverse
+                    classifier, images, targets, rule, template, firsts, inverse, prefix
                 )
-        scores, root = _forward(classifier, images, targets, rule, template)
+        scores, root = _forward(classifier, images, targets, rule, template, prefix)
         (grad,) = torch.autograd.grad(scores.sum(), root)
     return PassOutput(scores=scores.detach(), template=grad if template else None)
 
@@ -207,15 +223,20 @@ def _forward(
     targets: torch.Tensor | None,
     rule: GateRule | None,
     template: bool,
+    prefix: BoundPrefix | None = None,
+    rows: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(target scores, or all logits when ``targets`` is None; the tensor a backward
-    must reach)."""
+    must reach). With ``prefix`` (passes without template only) the forward runs from
+    its cached values for the batch's ``rows`` (default: all)."""
     x = images.detach().requires_grad_(template)
     if rule is not None:
         rule.graph_from_lowest_gate = not template
         rule.graph_root = None
+    shortcut = prefix.running(classifier, rows) if prefix is not None else nullcontext()
     try:
-        logits = classifier(x)
+        with shortcut:
+            logits = classifier(x)
     finally:
         if rule is not None:
             rule.graph_from_lowest_gate = False
@@ -234,6 +255,7 @@ def _shared_open_pass(
     template: bool,
     firsts: torch.Tensor,
     inverse: torch.Tensor,
+    prefix: BoundPrefix | None = None,
 ) -> PassOutput:
     """The all-open pass with one forward per distinct image and one backward per class
     (``firsts``, ``inverse``: see :func:`~thinktwice.pairs.distinct_rows`).
@@ -241,7 +263,7 @@ def _shared_open_pass(
     Every site's recorded tensors are then per pair again, as after a plain pass.
     """
     rounds = occurrence_rounds(inverse)
-    logits, root = _forward(classifier, images[firsts], None, rule, template)
+    logits, root = _forward(classifier, images[firsts], None, rule, template, prefix, firsts)
     grads = {key: None for key in rule.states}
     decided = {key: None for key in rule.states}
     image_grad = images.new_empty(images.shape) if template else None

@@ -1,0 +1,147 @@
+"""The paper's GrabCut box against its coarse-to-fine version, side by side on the same maps.
+
+Maps: every method's map of each ground-truth label (EfficientNet-Lite0, default options) on
+imagenet-val-1000 dev photos upscaled to 512x512 (bicubic, boxes scaled: what
+``bench_eval --photo-size 512`` evaluates) and on VOC 2007 dev photos (about 500x375
+originals, ``--class-map`` classes). For each map both box rules run back to back in the same
+worker process (the order alternating), at eval's default ``max_side``; printed: the time
+ratio (today / coarse), and the share of IoU >= 0.5 verdicts the coarse box keeps, per method
+and over all maps. Workers split the maps (``--workers``, default 2).
+
+    .venv/bin/python benchmarks/bench_grabcut.py [--imagenet 40] [--voc 25] [--workers 2]
+
+Targets: the coarse box >= 4x faster per map with >= 99% of the verdicts kept (>= 300 maps).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+
+METHODS = ("gradient", "deconvnet", "guided_backprop", "gradcam", "feedback")
+VOC = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "voc2007"
+
+
+def photos(imagenet: int, voc: int):
+    """(source, sample-like objects, photo array, boxes by class) of the benchmark photos."""
+    from PIL import Image
+
+    from thinktwice.evaluation.datasets import open_dataset
+    from thinktwice.io import load_image
+
+    dataset = open_dataset("imagenet-val-1000", split="dev")
+    for index in range(min(imagenet, len(dataset))):
+        sample = dataset[index]
+        photo = load_image(sample.path).resize((512, 512), Image.Resampling.BICUBIC)
+        sx, sy = 512 / sample.width, 512 / sample.height
+        boxes = [(o.classes, o.box.scale(sx, sy).clip(512, 512)) for o in sample.objects]
+        yield "imagenet-512", sample, photo, boxes
+    class_map = json.loads((VOC / "imagenet_class_map.json").read_text())
+    dataset = open_dataset(VOC, split="dev", class_map=class_map)
+    taken = 0
+    for index in range(len(dataset)):
+        if taken >= voc:
+            break
+        sample = dataset[index]
+        if sample.classes:
+            taken += 1
+            yield "voc2007", sample, load_image(sample.path), [(o.classes, o.box) for o in
+                                                                sample.objects]  # fmt: skip
+
+
+def maps_of(imagenet: int, voc: int) -> list[dict]:
+    """Every method's map of each ground-truth label's representative class."""
+    import torch
+
+    import thinktwice
+    from thinktwice.attribution import METHODS as ALL
+    from thinktwice.evaluation.runner import classes_to_explain
+
+    model = thinktwice.load_model()
+    methods = {name: ALL[name](model) for name in METHODS}
+    jobs = []
+    for source, sample, photo, boxes in photos(imagenet, voc):
+        x = model.preprocess(photo)[None]
+        with torch.no_grad():
+            ranked = model(x).topk(5, dim=1).indices[0].tolist()
+        _, representatives = classes_to_explain(sample, ranked)
+        array = np.asarray(photo.convert("RGB"))
+        for name, method in methods.items():
+            rows = x.repeat(len(representatives), 1, 1, 1)
+            found = method.attribute(rows, torch.tensor(representatives)).saliency.numpy()
+            for smap, c in zip(found, representatives, strict=True):
+                truths = [b for classes, b in boxes if c in classes]
+                jobs.append({"source": source, "method": name, "photo": array, "map": smap,
+                             "truths": truths})  # fmt: skip
+    return jobs
+
+
+def both_boxes(job: dict, order: int) -> dict:
+    """Both rules' verdicts and seconds on one map (run back to back, ``order`` alternating)."""
+    import cv2
+
+    from thinktwice.localization import coarse_grabcut_box, grabcut_box, iou
+    from thinktwice.options import DEFAULT_MAX_SIDE
+
+    cv2.setNumThreads(1)
+    rules = {"grabcut": grabcut_box, "coarse": coarse_grabcut_box}
+    names = list(rules) if order % 2 == 0 else list(rules)[::-1]
+    out = {"source": job["source"], "method": job["method"]}
+    for name in names:
+        started = time.perf_counter()
+        found = rules[name](job["photo"], job["map"], max_side=DEFAULT_MAX_SIDE)
+        out[f"{name}_seconds"] = time.perf_counter() - started
+        out[name] = found.box is not None and any(iou(found.box, t) >= 0.5 for t in job["truths"])
+    return out
+
+
+def report(results: list[dict]) -> dict[str, float]:
+    """Print the table and return the two ratios over all maps."""
+    rows = {}
+    for r in results:
+        for key in (r["method"], r["source"], "all maps"):
+            rows.setdefault(key, []).append(r)
+    print("| maps | n | grabcut s/map | coarse s/map | speed-up | verdicts kept | right today "
+          "| right coarse |")  # fmt: skip
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for key, group in rows.items():
+        today = np.mean([r["grabcut_seconds"] for r in group])
+        coarse = np.mean([r["coarse_seconds"] for r in group])
+        kept = np.mean([r["grabcut"] == r["coarse"] for r in group])
+        print(f"| {key} | {len(group)} | {today:.3f} | {coarse:.3f} | {today / coarse:.2f}x "
+              f"| {kept:.1%} | {np.mean([r['grabcut'] for r in group]):.1%} "
+              f"| {np.mean([r['coarse'] for r in group]):.1%} |")  # fmt: skip
+    group = rows["all maps"]
+    speed = sum(r["grabcut_seconds"] for r in group) / sum(r["coarse_seconds"] for r in group)
+    return {"speed": speed, "kept": float(np.mean([r["grabcut"] == r["coarse"] for r in group]))}
+
+
+def run(imagenet: int, voc: int, workers: int) -> dict[str, float]:
+    jobs = maps_of(imagenet, voc)
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+        results = list(pool.map(both_boxes, jobs, range(len(jobs)), chunksize=1))
+    print(f"{len(jobs)} maps ({imagenet} imagenet-val-1000 dev photos at 512 px, {voc} VOC 2007 "
+          f"dev photos), {workers} workers\n")  # fmt: skip
+    ratios = report(results)
+    print(f"\ncoarse GrabCut: {ratios['speed']:.2f}x faster per map (target >= 4x), "
+          f"{ratios['kept']:.1%} of the verdicts kept (target >= 99%)")  # fmt: skip
+    return ratios
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--imagenet", type=int, default=40)
+    parser.add_argument("--voc", type=int, default=25)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    run(args.imagenet, args.voc, args.workers)
+
+
+if __name__ == "__main__":
+    main()
