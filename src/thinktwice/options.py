@@ -105,13 +105,18 @@ DEFAULT_BOX_SMOOTH = 0.0
 
 # --- feedback ---------------------------------------------------------------------------------
 
-SOLVER_NAMES: tuple[str, ...] = ("fsp", "fr", "relaxed")
+SOLVER_NAMES: tuple[str, ...] = ("fsp", "fr", "relaxed", "attention")
+#: ``layers=FINE_LAYER`` gates the feature map one resolution finer than Grad-CAM's layer
+#: (the input of the last downsampling layer below it).
+FINE_LAYER = "fine"
 SITE_KINDS: tuple[str, ...] = ("activation", "pool", "layer")
 GATE_PLACEMENTS: tuple[str, ...] = ("outputs", "inputs")
 GATE_DECISIONS: tuple[str, ...] = ("gain", "gradient")
 # The map of Feedback: the paper's max |T| over colour, its positive part (the authors'
-# notebook), or Grad-CAM computed on the network with feedback's gates in place.
-SALIENCY_MAPS: tuple[str, ...] = ("abs", "positive", "gradcam")
+# notebook), Grad-CAM computed on the network with feedback's gates in place, or the gate
+# gains at the lowest gated site (sum over channels of relu(dS/dy) * y: LayerCAM's formula on
+# the gated network).
+SALIENCY_MAPS: tuple[str, ...] = ("abs", "positive", "gradcam", "gains")
 # Named option sets of Feedback(preset=...); options given beside a preset win.
 FEEDBACK_PRESETS: dict[str, dict[str, Any]] = {
     # The paper's recipe (Cao et al. 2015, sections 3.2-3.3 and 4.1): selective pruning on
@@ -134,12 +139,17 @@ FEEDBACK_PRESETS: dict[str, dict[str, Any]] = {
     # best feedback variant on the dev photos of SqueezeNet 1.0 (no BatchNorm), useless on
     # BatchNorm nets such as Lite0 (docs/feedback.md).
     "recursive": {"solver": "fr", "layers": "all", "max_iter": 1, "saliency": "abs"},
+    # Biased competition made spatial (docs/feedback.md): the class map of the first pass
+    # gates the feature map one resolution finer, a second pass looks again, and the map is
+    # the gate gains there.
+    "attention": {"solver": "attention", "layers": FINE_LAYER, "max_iter": 1, "saliency": "gains"},
 }
 #: One line per preset for ``--help`` and docs/feedback.md.
 PRESET_SUMMARIES: dict[str, str] = {
     "paper": "the paper's recipe: fsp on every ReLU and max-pool, the max |T| map",
     "reference": "the authors' notebook: fsp gates on every layer's input, positive map",
     "recursive": "fr on every site, one pass, the max |T| map (best on SqueezeNet 1.0)",
+    "attention": "the class map gates the next finer feature map, look again, gate gains",
 }
 #: Presets measured to fail: preset -> (on which models: "batchnorm" or "any", the measurement).
 PRESET_FAILURES: dict[str, tuple[str, str]] = {

@@ -72,7 +72,12 @@ from thinktwice.attribution.base import (
 from thinktwice.attribution.gradcam import last_spatial_site
 from thinktwice.errors import ModelError, OptionError
 from thinktwice.gating.hooks import frozen_parameters
-from thinktwice.gating.sites import ACTIVATIONS, survey_sites
+from thinktwice.gating.sites import (
+    ACTIVATIONS,
+    downsampler_inputs,
+    survey_sites,
+    visit_with_sources,
+)
 from thinktwice.models.classifier import Classifier
 from thinktwice.models.state import eval_mode
 
@@ -85,15 +90,6 @@ AVERAGES: tuple[type[nn.Module], ...] = (
     nn.AdaptiveAvgPool1d,
     nn.AdaptiveAvgPool2d,
     nn.AdaptiveAvgPool3d,
-)
-DOWNSAMPLERS: tuple[type[nn.Module], ...] = (
-    nn.Conv1d,
-    nn.Conv2d,
-    nn.Conv3d,
-    nn.MaxPool1d,
-    nn.MaxPool2d,
-    nn.MaxPool3d,
-    *AVERAGES,
 )
 #: TorchRay's benchmark layers (examples/attribution_benchmark.py), by zoo name.
 TORCHRAY_LAYERS = {"vgg16": "network.features.23"}  # pool4
@@ -119,41 +115,17 @@ class Layout:
 
 def survey_layout(model: nn.Module, probe: torch.Tensor) -> Layout:
     """The :class:`Layout` of ``model`` seen by one forward of ``probe`` in eval mode."""
-    names = {module: name for name, module in model.named_modules()}
-    produced: dict[int, str] = {}  # id of an output tensor -> the innermost module giving it
-    alive: list[torch.Tensor] = []  # keeps those tensors (and so their ids) alive
-    layout = Layout()
+    affine_names = {name for name, module in model.named_modules() if isinstance(module, AFFINE)}
+    layout = Layout(downsampler_inputs=[name for name, _ in downsampler_inputs(model, probe)])
 
-    def record(module: nn.Module, inputs: tuple, output: Any) -> None:
-        name = names[module]
-        source = produced.get(id(inputs[0])) if inputs and torch.is_tensor(inputs[0]) else None
+    def visit(module: nn.Module, name: str, source: str | None, _inputs: tuple, _output: Any):
         if isinstance(module, NORMS) and source in affine_names:
             layout.folded[source] = name
         if isinstance(module, AFFINE):
             layout.classifier = name
-        if isinstance(module, DOWNSAMPLERS) and source is not None and _shrinks(inputs[0], output):
-            layout.downsampler_inputs.append(source)
-        if torch.is_tensor(output) and id(output) not in produced:
-            produced[id(output)] = name
-            alive.append(output)
 
-    affine_names = {name for module, name in names.items() if isinstance(module, AFFINE)}
-    handles = [module.register_forward_hook(record) for module in names if module is not model]
-    try:
-        with eval_mode(model), torch.no_grad():
-            model(probe)
-    finally:
-        for handle in handles:
-            handle.remove()
+    visit_with_sources(model, probe, visit)
     return layout
-
-
-def _shrinks(inputs: torch.Tensor, output: Any) -> bool:
-    """Whether a module maps a spatial map to a smaller one of more than one cell."""
-    if not torch.is_tensor(output) or inputs.dim() < 3 or output.dim() != inputs.dim():
-        return False
-    before, after = inputs.shape[2:], output.shape[2:]
-    return after.numel() > 1 and any(a < b for a, b in zip(after, before, strict=True))
 
 
 def default_layer(model: Classifier, layout: Layout, probe: torch.Tensor) -> str:

@@ -16,6 +16,7 @@ from contextlib import nullcontext
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from thinktwice.attribution.base import (
@@ -25,13 +26,16 @@ from thinktwice.attribution.base import (
     saliency_from_template,
     warn_ungated,
 )
-from thinktwice.attribution.gradcam import class_activation_map, grad_cam, last_spatial_site
-from thinktwice.errors import OptionError
+from thinktwice.attribution.gradcam import grad_cam, last_spatial_site
+from thinktwice.cam import class_activation_map
+from thinktwice.errors import ModelError, OptionError
 from thinktwice.gating.hooks import rules_installed
 from thinktwice.gating.sites import (
     GateSite,
     check_kinds,
     find_sites,
+    finer_feature_map,
+    module_site,
     select_sites,
     survey_sites,
 )
@@ -44,6 +48,7 @@ from thinktwice.options import (
     DEFAULT_SALIENCY,
     DEFAULT_SOLVER,
     FEEDBACK_PRESETS,
+    FINE_LAYER,
     PRESET_FAILURES,
     SALIENCY_MAPS,
     SITE_KINDS,
@@ -118,7 +123,14 @@ def gated_grad_cam(
 
 
 #: How a display name says which map feedback reads.
-MAP_WORDS = {"gradcam": "gated Grad-CAM", "abs": "paper map", "positive": "positive map"}
+MAP_WORDS = {
+    "gradcam": "gated Grad-CAM",
+    "abs": "paper map",
+    "positive": "positive map",
+    "gains": "gate gains",
+}
+#: How a display name says which solver set the gates (the default says nothing).
+SOLVER_WORDS = {"fsp": "FSP", "fr": "FR", "relaxed": "relaxed", "attention": "top-down attention"}
 
 
 def solver_defaults(name: str) -> dict[str, Any]:
@@ -130,6 +142,8 @@ def solver_defaults(name: str) -> dict[str, Any]:
 def _sites_in_words(layers: Any) -> str:
     if layers == "all":
         return "all sites"
+    if layers == FINE_LAYER:
+        return "the finer feature map"
     if isinstance(layers, int):
         return f"top {layers} site" + ("" if layers == 1 else "s")
     return "sites " + "+".join(
@@ -167,6 +181,24 @@ def cam_of_last_pass(
     gate = result.gates.get(key)
     feature_map = activation if gate is None else activation * gate
     return class_activation_map(feature_map, grad, size)
+
+
+def gate_gains(result: FeedbackResult, site: GateSite, size: Sequence[int]) -> torch.Tensor:
+    """[N, H, W]: ``sum_c relu(dS/dy_c) * y_c`` at ``site`` in the solver's last pass (``y``
+    the gated tensor), upsampled bilinearly to ``size``. For the non-negative outputs of
+    ReLUs and pools this is each unit's gain ``y * dS/dy`` where positive: where the gates
+    let the class's evidence through. With open gates it is LayerCAM's formula (Jiang et
+    al., 2021) at that layer."""
+    activation, grad = result.last_pass.get(site.key, (None, None))
+    if activation is None or grad is None or activation.dim() != 4:
+        raise ModelError(
+            f"feedback: saliency='gains' needs a spatial gated site with a gradient; "
+            f"{site.key!r} gave none"
+        )
+    gate = result.gates.get(site.key)
+    gated = activation if gate is None else activation * gate
+    gains = (grad.clamp_min(0) * gated).sum(dim=1, keepdim=True)
+    return F.interpolate(gains, size=tuple(size), mode="bilinear", align_corners=False)[:, 0]
 
 
 def with_preset(preset: str | None, options: dict[str, Any]) -> dict[str, Any]:
@@ -277,11 +309,32 @@ class Feedback(AttributionMethod):
             require_sites(self.model, survey, self.name, "gate sites")
         warn_ungated(survey, self.name)
         self.cam_layer = None  # found once here, not by a probe forward per batch
-        if self.saliency == "gradcam":
+        self.observed: list[GateSite] = []  # the class-map layer, for solvers that read it
+        self.fine_site: GateSite | None = None  # layers="fine": the feature map gated
+        if self._needs_class_map():
             self.cam_layer = self.model.gradcam_layer or last_spatial_site(self.model, self.probe())
-        select_sites(survey.sites, layers, self.kinds)  # unknown names fail now, not per batch
+            cam_site = module_site(self.model, self.cam_layer, self.probe())
+            if self.solver.observes_class_map:
+                self.observed = [cam_site]
+            if layers == FINE_LAYER:
+                self.fine_site = finer_feature_map(self.model, self.probe(), cam_site)
+        else:
+            select_sites(survey.sites, layers, self.kinds)  # unknown names fail now
         self.trace = self._trace(split)
         self._sites: dict[tuple[int, ...], list[GateSite]] = {}
+
+    def _needs_class_map(self) -> bool:
+        """Whether the map, the solver or ``layers="fine"`` reads Grad-CAM's layer."""
+        return (
+            self.saliency == "gradcam"
+            or self.solver.observes_class_map
+            or self.layers == FINE_LAYER
+        )
+
+    def _gated_sites(self, sites: Sequence[GateSite]) -> list[GateSite]:
+        if self.fine_site is not None:
+            return [self.fine_site]
+        return select_sites(sites, self.layers, self.kinds)
 
     def _trace(self, split: bool):
         """The model traced for running later passes above the gates only
@@ -289,6 +342,7 @@ class Feedback(AttributionMethod):
         if not split:
             return None
         keep = [self.cam_layer] if self.cam_layer else []
+        keep += [self.fine_site.name] if self.fine_site is not None else []
         trace, problem = trace_model(self.model, torch.rand(2, 3, *self.model.input_size), keep)
         if trace is None:
             warnings.warn(
@@ -332,7 +386,7 @@ class Feedback(AttributionMethod):
         baseline = {**defaults, **solver_defaults(solver)}
         if solver == DEFAULT_SOLVER:
             baseline.update(DEFAULT_OPTIONS)
-        words = [] if solver == DEFAULT_SOLVER else [solver.upper()]
+        words = [] if solver == DEFAULT_SOLVER else [SOLVER_WORDS.get(solver, solver)]
         for key, value in resolved.items():
             if key in ("solver", "saliency") or (key in baseline and baseline[key] == value):
                 continue
@@ -355,13 +409,22 @@ class Feedback(AttributionMethod):
                 self.model, inputs[:1], warn=False, placement=self.placement
             )
         sites = self._sites[shape]
-        gated = select_sites(sites, self.layers, self.kinds)
+        gated = self._gated_sites(sites)
         cam = self.saliency == "gradcam"
         prefix = self._prefix(inputs, sites, gated)
         result = self.solver.solve(
-            self.model, inputs, targets, sites, gated, template=not cam, prefix=prefix
+            self.model,
+            inputs,
+            targets,
+            sites,
+            gated,
+            template=self.saliency in ("abs", "positive"),
+            prefix=prefix,
+            observe=self.observed,
         )
-        if cam:
+        if self.saliency == "gains":
+            saliency = gate_gains(result, result.sites[0], inputs.shape[-2:])
+        elif cam:
             saliency = cam_of_last_pass(result, sites, self.cam_layer, inputs.shape[-2:])
             if saliency is None:
                 saliency = gated_grad_cam(
@@ -393,6 +456,7 @@ class Feedback(AttributionMethod):
         if self.trace is None:
             return None
         modules = {site.name for site in self.solver.installed_sites(sites, gated)}
+        modules |= {site.name for site in self.observed}
         if self.saliency == "gradcam":
             modules.add(self.cam_layer)
         return self.trace.bind(inputs, modules)

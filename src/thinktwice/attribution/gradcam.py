@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import torch
-import torch.nn.functional as F
 
 from thinktwice.attribution.base import Attribution, AttributionMethod, target_scores
+from thinktwice.cam import class_activation_map
 from thinktwice.errors import ModelError
 from thinktwice.gating.hooks import frozen_parameters
 from thinktwice.gating.sites import find_sites
@@ -70,16 +68,6 @@ def grad_cam(
             "[N, C, H, W] feature map; choose another gradcam_layer"
         )
     return class_activation_map(activations, grads, inputs.shape[-2:]), scores.detach()
-
-
-def class_activation_map(
-    activations: torch.Tensor, grads: torch.Tensor, size: Sequence[int]
-) -> torch.Tensor:
-    """``relu(sum_k mean(dS/dA_k) A_k)`` [N, H, W], upsampled bilinearly to ``size``."""
-    weights = grads.mean(dim=(2, 3), keepdim=True)
-    cam = (weights * activations).sum(dim=1, keepdim=True).clamp_min(0)
-    cam = F.interpolate(cam, size=tuple(size), mode="bilinear", align_corners=False)
-    return cam[:, 0]
 
 
 def last_spatial_site(model: Classifier, probe: torch.Tensor) -> str:

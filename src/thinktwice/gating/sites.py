@@ -10,14 +10,14 @@ from __future__ import annotations
 import operator
 import warnings
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from thinktwice.errors import OptionError
+from thinktwice.errors import ModelError, OptionError
 from thinktwice.models.state import eval_mode
 from thinktwice.options import GATE_PLACEMENTS, SITE_KINDS
 
@@ -33,6 +33,19 @@ POOLS: tuple[type[nn.Module], ...] = (
 # Gated only at their input (placement "inputs": the authors' notebook gates every layer's input).
 LAYERS: tuple[type[nn.Module], ...] = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
 PLACEMENTS = GATE_PLACEMENTS
+#: Modules that can shrink a spatial map: convolutions and max/average pools.
+DOWNSAMPLERS: tuple[type[nn.Module], ...] = (
+    nn.Conv1d,
+    nn.Conv2d,
+    nn.Conv3d,
+    *POOLS,
+    nn.AvgPool1d,
+    nn.AvgPool2d,
+    nn.AvgPool3d,
+    nn.AdaptiveAvgPool1d,
+    nn.AdaptiveAvgPool2d,
+    nn.AdaptiveAvgPool3d,
+)
 # Smooth or saturating activations: no on/off gate, no guided/deconvnet rule applies to them.
 OTHER_ACTIVATIONS: tuple[type[nn.Module], ...] = (
     nn.SiLU,
@@ -301,3 +314,107 @@ def describe_sites(sites: Sequence[GateSite], shown: int = 6) -> str:
         return f"the sites are {', '.join(keys)}"
     head, tail = keys[:2], keys[-(shown - 2) :]
     return f"the {len(keys)} sites are {', '.join(head)}, ..., {', '.join(tail)} (bottom-up)"
+
+
+def module_site(model: nn.Module, name: str, example: torch.Tensor) -> GateSite:
+    """The output of module ``name`` (any module, its first call) as a site, from one
+    forward of ``example[:1]``: a place to observe, or to gate a whole feature map."""
+    modules = dict(model.named_modules())
+    if name not in modules:
+        raise OptionError(f"no module named {name!r} in {type(model).__name__}")
+    seen: list[torch.Tensor] = []
+
+    def record(_module: nn.Module, _inputs: tuple, output: object) -> None:
+        if not seen and isinstance(output, torch.Tensor):
+            seen.append(output)
+
+    handle = modules[name].register_forward_hook(record)
+    try:
+        with eval_mode(model), torch.no_grad():
+            model(example[:1])
+    finally:
+        handle.remove()
+    if not seen:
+        raise OptionError(f"module {name!r} gives no tensor in the forward pass")
+    module = modules[name]
+    return GateSite(
+        name=name,
+        call=0,
+        kind=site_kind(module) or "layer",
+        shape=tuple(seen[0].shape[1:]),
+        module_type=type(module).__name__,
+    )
+
+
+def shrinks(inputs: torch.Tensor, output: object) -> bool:
+    """Whether a module maps a spatial map to a smaller one of more than one cell."""
+    if not torch.is_tensor(output) or inputs.dim() < 3 or output.dim() != inputs.dim():
+        return False
+    before, after = inputs.shape[2:], output.shape[2:]
+    return after.numel() > 1 and any(a < b for a, b in zip(after, before, strict=True))
+
+
+#: Called per module of a forward: (module, its name, the module whose output is its first
+#: input or None, its inputs, its output).
+SourceVisitor = Callable[[nn.Module, str, "str | None", tuple, object], None]
+
+
+def visit_with_sources(model: nn.Module, example: torch.Tensor, visit: SourceVisitor) -> None:
+    """One forward of ``example[:1]`` in eval mode, calling ``visit`` after every module
+    with the innermost module that produced its first input (how layers connect, from
+    hooks alone: no tracing)."""
+    names = {module: name for name, module in model.named_modules()}
+    produced: dict[int, str] = {}  # id of an output tensor -> the innermost module giving it
+    alive: list[torch.Tensor] = []  # keeps those tensors (and so their ids) alive
+
+    def record(module: nn.Module, inputs: tuple, output: object) -> None:
+        source = produced.get(id(inputs[0])) if inputs and torch.is_tensor(inputs[0]) else None
+        visit(module, names[module], source, inputs, output)
+        if torch.is_tensor(output) and id(output) not in produced:
+            produced[id(output)] = names[module]
+            alive.append(output)
+
+    handles = [module.register_forward_hook(record) for module in names if module is not model]
+    try:
+        with eval_mode(model), torch.no_grad():
+            model(example[:1])
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def downsampler_inputs(
+    model: nn.Module, example: torch.Tensor
+) -> list[tuple[str, tuple[int, ...]]]:
+    """For each convolution or pool that shrinks a spatial map (not to a single cell): the
+    module whose output it takes, and that output's spatial size; in execution order."""
+    found: list[tuple[str, tuple[int, ...]]] = []
+
+    def visit(module: nn.Module, _name: str, source: str | None, inputs: tuple, output: object):
+        if isinstance(module, DOWNSAMPLERS) and source is not None and shrinks(inputs[0], output):
+            found.append((source, tuple(inputs[0].shape[2:])))
+
+    visit_with_sources(model, example, visit)
+    return found
+
+
+def finer_feature_map(model: nn.Module, example: torch.Tensor, coarse: GateSite) -> GateSite:
+    """The feature map one resolution finer than ``coarse``: the output of the module that
+    feeds the last downsampling layer whose input is larger than ``coarse``'s map
+    (EfficientNet-Lite0: ``_blocks.11._act0``, 14 x 14 below the 7 x 7 head; SqueezeNet
+    1.0: ``features.10``, fire8's 27 x 27 output below fire9's 13 x 13)."""
+    area = _area(coarse.shape[1:])
+    finer = [name for name, size in downsampler_inputs(model, example) if _area(size) > area]
+    if not finer:
+        raise ModelError(
+            f"{type(model).__name__} has no downsampling layer below {coarse.name!r} "
+            f"({'x'.join(map(str, coarse.shape[1:]))}): no finer feature map to gate"
+        )
+    return module_site(model, finer[-1], example)
+
+
+def _area(size: Sequence[int]) -> int:
+    count = 1
+    for side in size:
+        count *= side
+    return count

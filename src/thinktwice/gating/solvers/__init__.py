@@ -1,6 +1,7 @@
 """Feedback solvers: how gates are updated to maximise the target class score."""
 
 from thinktwice.errors import OptionError
+from thinktwice.gating.solvers.attention import TopDownAttention
 from thinktwice.gating.solvers.base import FeedbackResult, Solver
 from thinktwice.gating.solvers.fr import RecursivePruning
 from thinktwice.gating.solvers.fsp import SelectivePruning
@@ -10,11 +11,12 @@ SOLVERS: dict[str, type[Solver]] = {
     SelectivePruning.name: SelectivePruning,
     RecursivePruning.name: RecursivePruning,
     RelaxedAscent.name: RelaxedAscent,
+    TopDownAttention.name: TopDownAttention,
 }
 
 
 def make_solver(name: str, **options) -> Solver:
-    """A solver by name (``fsp``, ``fr``, ``relaxed``) with its options."""
+    """A solver by name (``fsp``, ``fr``, ``relaxed``, ``attention``) with its options."""
     if name not in SOLVERS:
         raise OptionError(f"unknown solver {name!r}; choose one of: {', '.join(SOLVERS)}")
     try:
@@ -30,5 +32,6 @@ __all__ = [
     "RecursivePruning",
     "RelaxedAscent",
     "SelectivePruning",
+    "TopDownAttention",
     "make_solver",
 ]

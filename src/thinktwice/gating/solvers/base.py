@@ -87,6 +87,8 @@ class Step:
     targets: torch.Tensor
     output: PassOutput
     evidence: list[torch.Tensor] = field(default_factory=list)
+    # sites recorded in every pass but never gated (see Solver.solve's ``observe``)
+    observed: list[GateSite] = field(default_factory=list)
 
 
 class Solver(ABC):
@@ -101,6 +103,8 @@ class Solver(ABC):
     name: ClassVar[str]
     recursive: ClassVar[bool] = False
     monotone_expected: ClassVar[bool] = False
+    #: Whether :meth:`update` reads the class-map layer (passed to :meth:`solve` as ``observe``).
+    observes_class_map: ClassVar[bool] = False
 
     def __init__(self, max_iter: int = 10, decision: str = "gain", prune_only: bool = False):
         if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 0:
@@ -117,9 +121,14 @@ class Solver(ABC):
         """The sites that need the rule installed (default: the gated ones)."""
         return list(gated)
 
-    def make_rule(self, sites: Sequence[GateSite], gated: Sequence[GateSite]) -> GateRule:
+    def make_rule(
+        self,
+        sites: Sequence[GateSite],
+        gated: Sequence[GateSite],
+        observe: Sequence[GateSite] = (),
+    ) -> GateRule:
         return GateRule(
-            self.installed_sites(sites, gated),
+            [*self.installed_sites(sites, gated), *observe],
             recursive=self.recursive,
             gated={site.key for site in gated},
             prune_only=self.prune_only,
@@ -141,6 +150,7 @@ class Solver(ABC):
         *,
         template: bool = True,
         prefix: BoundPrefix | None = None,
+        observe: Sequence[GateSite] = (),
     ) -> FeedbackResult:
         """Feedback on ``gated`` sites (default: all ``sites``); ``sites`` are all the
         network's sites of the same placement (some objectives linearise the network).
@@ -148,9 +158,12 @@ class Solver(ABC):
         reads the gates only: no backward pass goes below the lowest gate). ``prefix``:
         the network below every site of :meth:`installed_sites`, computed once for
         ``images`` (:mod:`~thinktwice.gating.split`); every pass that needs no image
-        gradient then runs only the part above it."""
+        gradient then runs only the part above it (``prefix`` must lie below the
+        ``observe`` sites too). ``observe``: sites whose tensor and gradient every pass
+        records without gating them (a layer a solver's update reads, such as the
+        class-map layer of :class:`~thinktwice.gating.solvers.attention.TopDownAttention`)."""
         gated = list(sites if gated is None else gated)
-        rule = self.make_rule(sites, gated)
+        rule = self.make_rule(sites, gated, observe)
         scores, fractions, evidence = [], [], []
         with rules_installed(classifier, rule.sites, rule):
             for iteration in range(self.max_iter + 1):
@@ -165,7 +178,7 @@ class Solver(ABC):
                 )
                 scores.append(out.scores)
                 fractions.append(open_fraction(rule, len(images)))
-                step = Step(classifier, images, targets, out, evidence)
+                step = Step(classifier, images, targets, out, evidence, list(observe))
                 converged = self.update(rule, step, apply=not last)
                 if last or bool(converged.all()):
                     break

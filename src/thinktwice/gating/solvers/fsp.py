@@ -89,8 +89,13 @@ class SelectivePruning(Solver):
         """Open where the last backward says the unit's ``activations`` help the class."""
         return {key: rule.decide(rule.states[key].grad, activations[key]) for key in rule.gated}
 
-    def make_rule(self, sites: Sequence[GateSite], gated: Sequence[GateSite]) -> GateRule:
-        rule = super().make_rule(sites, gated)
+    def make_rule(
+        self,
+        sites: Sequence[GateSite],
+        gated: Sequence[GateSite],
+        observe: Sequence[GateSite] = (),
+    ) -> GateRule:
+        rule = super().make_rule(sites, gated, observe)
         rule.recording_inputs = self.objective == "evidence"  # for the first pass
         return rule
 
