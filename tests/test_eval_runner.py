@@ -383,19 +383,19 @@ def test_annotation_for_another_size_is_one_error_line_or_rescaled(lite0, tmp_pa
 
 
 def test_max_side_and_box_smooth_reach_grabcut_and_run_json(lite0, tmp_path, monkeypatch):
-    import thinktwice.evaluation.runner as runner
+    import thinktwice.evaluation.box_pool as box_pool
 
     seen = []
-    real = runner.localize
+    real = box_pool.localize
 
     def spy(photo, smap, method="grabcut", **options):
         seen.append(options)
         return real(photo, smap, method=method, **options)
 
-    monkeypatch.setattr(runner, "localize", spy)
+    monkeypatch.setattr(box_pool, "localize", spy)  # boxes in this process: box_workers=0
     dataset = ManifestDataset(_red_manifest(tmp_path))
     settings = EvalSettings(methods=("gradient",), model="efficientnet_lite0", dataset="m",
-                            max_side=48, box_smooth=0.02)  # fmt: skip
+                            max_side=48, box_smooth=0.02, box_workers=0)  # fmt: skip
     evaluate(lite0, dataset, tmp_path / "out", settings, progress=False)
     assert seen and all(options == {"max_side": 48, "smooth": 0.02} for options in seen)
     recorded = json.loads((tmp_path / "out" / "run.json").read_text())
