@@ -1,4 +1,4 @@
-"""Top-down attention gates (``solver="attention"``, ``preset="attention"``) and the gate-gains
+"""Top-down attention gates (``solver="attention"``, ``preset="gains"``) and the gate-gains
 map, on a network small enough to work out by hand and on the shipped model."""
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def test_attention_gates_and_gains_by_hand():
     where the pooled cell is positive (0 elsewhere: relu'(0) = 0), so the gains are
     3/16 * (0.8, 0.3 / 0.3, 0.45) in the corner and 0 elsewhere. The gate the second
     pass's map would set is the same: converged."""
-    feedback = Feedback(_two_scale_classifier(), preset="attention")
+    feedback = Feedback(_two_scale_classifier(), preset="gains")
     result = feedback.attribute(_red_corner(), 0)
     assert torch.allclose(result.scores[:, 0], torch.tensor([0.45, 0.346875]))
     expected = torch.zeros(4, 4)
@@ -73,7 +73,7 @@ def test_attention_gates_and_gains_by_hand():
 
 def test_a_pair_without_evidence_keeps_its_gates_open():
     """A flat class map gives open gates: a fixed point after the first pass."""
-    feedback = Feedback(_two_scale_classifier(), preset="attention")
+    feedback = Feedback(_two_scale_classifier(), preset="gains")
     result = feedback.attribute(torch.zeros(1, 3, 4, 4), 0)
     assert torch.equal(result.details["open_fraction"][:, 0, 0], torch.ones(1))
     assert result.details["converged"].tolist() == [True]
@@ -97,14 +97,14 @@ def _layer_cam(model, layer: str, images: torch.Tensor, targets: list[int]) -> t
 
 def test_with_no_feedback_pass_the_gains_are_layer_cam_of_the_fine_map(lite0):
     photos = torch.rand(2, 3, 224, 224, generator=torch.Generator().manual_seed(3))
-    ours = Feedback(lite0, preset="attention", max_iter=0).attribute(photos, [285, 1])
+    ours = Feedback(lite0, preset="gains", max_iter=0).attribute(photos, [285, 1])
     reference = _layer_cam(lite0.eval(), "network._blocks.11._act0", photos, [285, 1])
     assert torch.allclose(ours.saliency, reference, rtol=1e-4, atol=1e-6)
 
 
 def test_attention_on_the_shipped_model(lite0):
     image = lite0.preprocess(Image.fromarray(skimage_data.chelsea()))[None].repeat(2, 1, 1, 1)
-    feedback = Feedback(lite0, preset="attention")
+    feedback = Feedback(lite0, preset="gains")
     assert feedback.fine_site.name == "network._blocks.11._act0"
     assert feedback.observed[0].name == lite0.gradcam_layer
     result = feedback.attribute(image, [285, 1])
@@ -118,7 +118,20 @@ def test_attention_on_the_shipped_model(lite0):
 
 def test_fine_layer_and_gains_options_are_checked(lite0):
     with pytest.raises(OptionError, match="saliency"):
-        Feedback(lite0, preset="attention", saliency="gain")
+        Feedback(lite0, preset="gains", saliency="gain")
     relaxed_fine = Feedback(lite0, solver="relaxed", layers="fine", saliency="gains")
     assert relaxed_fine.fine_site.name == "network._blocks.11._act0"
     assert relaxed_fine.observed == []  # only the attention solver reads the class map
+
+
+def test_the_default_on_a_net_without_a_finer_map_gates_the_class_maps_own_layer():
+    """A user's one-convolution net has no feature map finer than its class map: the default
+    still explains it, gating that layer itself, and says so."""
+    network = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 36, 2))
+    model = wrap(network, input_size=8, class_names=["a", "b"])
+    with pytest.warns(RuntimeWarning, match="gates 'network.1', the class map's own layer"):
+        feedback = Feedback(model)
+    result = feedback.attribute(torch.rand(3, 3, 8, 8), [0, 1, 1])
+    assert result.saliency.shape == (3, 8, 8) and torch.isfinite(result.saliency).all()
+    assert float(result.saliency.min()) >= 0 and float(result.saliency.max()) <= 1  # fused
+    assert result.details["sites"] == ["network.1"]

@@ -113,12 +113,13 @@ def test_feedback_trace_writes_plot_and_numbers(capsys, photos, tmp_path):
     status, _, err = _run(capsys, "feedback-trace", photos / "chelsea.png", "--out", tmp_path,
                           "--max-iter", "3")  # fmt: skip
     assert status == 0, err
-    stem = "chelsea__285-egyptian-cat__trace__feedback-max-iter-3-gated-grad-cam"  # a variant
+    variant = "feedback-max-iter-3-gated-grad-cam-gate-gains"
+    stem = f"chelsea__285-egyptian-cat__trace__{variant}"
     trace = json.loads((tmp_path / f"{stem}.json").read_text())
     assert len(trace["scores"]) == 4  # the feedforward pass and three feedback passes
     assert all(len(f) == 4 and 0 <= min(f) <= max(f) <= 1 for f in trace["open_fraction"].values())
     assert trace["options"]["max_iter"] == 3
-    assert trace["label"] == "Feedback · max-iter 3, gated Grad-CAM"
+    assert trace["label"] == "Feedback · max-iter 3, gated Grad-CAM × gate gains"
     assert (tmp_path / f"{stem}.png").stat().st_size > 0
 
 

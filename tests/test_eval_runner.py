@@ -168,7 +168,7 @@ def test_summary_is_consistent(small_run):
     classification = {(s["cls_error_top1"], s["cls_error_top5"]) for s in summaries.values()}
     assert len(classification) == 1  # one ranking, whatever the method
     assert (out / "errors.png").stat().st_size > 0
-    assert "| Feedback · gated Grad-CAM | 12 |" in (out / "summary.md").read_text()
+    assert "| Feedback · gated Grad-CAM × gate gains | 12 |" in (out / "summary.md").read_text()
 
 
 def test_records_hold_boxes_inside_the_image(small_run):
@@ -310,10 +310,14 @@ def test_paired_comparison_agrees_with_the_error_rates(small_run):
     assert {c.other for c in comparisons} == set(summaries) - {"feedback"}
     keys = {"GT label": "loc_error_gt", "top-1": "loc_error_top1", "top-5": "loc_error_top5"}
     for c in comparisons:
-        key = keys[c.criterion]
-        assert c.images == 12
-        difference = summaries[c.other][key] - summaries["feedback"][key]
+        assert c.images == 12  # one pointing trial per Tiny ImageNet photo, none difficult
+        if c.criterion == "pointing":  # an accuracy: higher is better
+            difference = summaries["feedback"]["pointing"] - summaries[c.other]["pointing"]
+        else:
+            key = keys[c.criterion]
+            difference = summaries[c.other][key] - summaries["feedback"][key]
         assert difference == pytest.approx((c.only_method - c.only_other) / 12)
+    assert {c.criterion for c in comparisons} == {*keys, "pointing"}
     assert "feedback against each method" in (out / "summary.md").read_text()
 
 

@@ -123,7 +123,8 @@ def test_summary_shows_what_summary_md_shows(synthetic):
     page = write_html_report(synthetic, synthetic.parent / "summary-check.html").read_text()
     summary = page[page.index('id="summary"') : page.index('id="gallery-section"')]
     shown = ["pointing, small objects", "deletion AUC", "insertion AUC", "Pointing subsets"]
-    shown += ["(McNemar)", "(Wilcoxon signed-rank)", "Feedback · gated Grad-CAM", "Guided backprop"]
+    shown += ["(McNemar)", "(Wilcoxon signed-rank)", "Guided backprop"]
+    shown += ["Feedback · gated Grad-CAM × gate gains"]
     for text in shown:
         assert text in summary, text
     small = data["summary"]["gradient"]
@@ -139,10 +140,13 @@ def test_a_run_without_boxes_still_has_its_page(tmp_path):
     keys = [c["key"] for c in data["columns"]]
     assert keys[:3] == ["cls_error_top1", "cls_error_top5", "pointing"]
     assert data["chart_metrics"] == ["cls_error_top1", "pointing"]
-    assert data["paired"]["localization"] == [] and data["paired"]["faithfulness"] == []
+    criteria = {c["criterion"] for c in data["paired"]["localization"]}
+    assert criteria == {"pointing"}  # no box was measured: only pointing, trial by trial
+    assert data["paired"]["faithfulness"] == []
     label = data["images"][0]["r"]["feedback"]["k"][0]
     assert label["b"] is None and label["why"] is None and label["pt"] is not None
-    assert "(McNemar)" not in write_html_report(run).read_text()
+    page = write_html_report(run).read_text()
+    assert "(McNemar)" in page and "<td>GT label</td>" not in page  # pointing trials only
 
 
 def test_map_side_shrinks_to_fit_the_budget():

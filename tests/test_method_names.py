@@ -29,7 +29,10 @@ CLI = [sys.executable, "-m", "thinktwice.cli.main"]
 
 
 def test_feedback_names_say_what_it_is() -> None:
-    assert Feedback.display_name() == "Feedback · gated Grad-CAM"
+    assert Feedback.display_name() == "Feedback · gated Grad-CAM × gate gains"
+    assert Feedback.display_name({"preset": "relaxed-gradcam"}) == (
+        "Feedback · relaxed, top 4 sites, max-iter 2, sparsity 0.1, step 0.2, gated Grad-CAM"
+    )
     assert Feedback.display_name({"preset": "paper"}) == "Feedback · FSP, all sites, paper map"
     assert Feedback.display_name({"solver": "fsp", "layers": "all", "saliency": "abs"}) == (
         Feedback.display_name({"preset": "paper"})
@@ -37,7 +40,7 @@ def test_feedback_names_say_what_it_is() -> None:
     assert Feedback.display_name({"preset": "recursive"}) == (
         "Feedback · FR, all sites, max-iter 1, paper map"
     )
-    assert Feedback.display_name({"layers": 4, "max_iter": 2}) == Feedback.display_name()
+    assert Feedback.display_name({"layers": "fine", "max_iter": 1}) == Feedback.display_name()
     assert Feedback.variant_key() == "feedback"
     assert Feedback.variant_key({"preset": "paper"}) == "feedback-fsp-all-sites-paper-map"
     assert METHODS["gradcam"].display_name() == "Grad-CAM"
@@ -73,7 +76,7 @@ def test_no_method_calls_itself_ours() -> None:
 
 def test_every_preset_is_in_help_and_docs_and_failures_name_a_measurement() -> None:
     done = subprocess.run([*CLI, "explain", "--help"], capture_output=True, text=True)
-    helptext = " ".join(done.stdout.split())
+    helptext = " ".join(done.stdout.split()).replace("- ", "-")  # argparse wraps at hyphens
     docs = (PROJECT_ROOT / "docs" / "feedback.md").read_text(encoding="utf-8")
     for name in options.FEEDBACK_PRESETS:
         assert f"'{name}': " in helptext, name

@@ -124,6 +124,7 @@ def test_summary_keys_and_values() -> None:
     assert set(SUMMARY_KEYS) <= set(summary)
     assert set(summary) - set(SUMMARY_KEYS) == {
         "loc_error_pairs",
+        "loc_pairs",
         "pointing_class_mean",
         "pointing_trials",
         "pointing_difficult",
@@ -147,7 +148,8 @@ def test_summary_keys_and_values() -> None:
     assert summary["pointing_trials"] == 4 and summary["pointing_difficult_trials"] == 2
     assert summary["pointing_small"] == 1.0 and summary["pointing_small_trials"] == 1  # c's dog
     assert summary["deletion_auc"] is None and summary["insertion_auc"] == pytest.approx(0.7)
-    fractions = {k: v for k, v in summary.items() if k != "n" and not k.endswith("_trials")}
+    counts = {"n", "loc_pairs"}
+    fractions = {k: v for k, v in summary.items() if k not in counts and not k.endswith("_trials")}
     assert all(v is None or 0.0 <= v <= 1.0 for v in fractions.values())
 
 
@@ -159,6 +161,7 @@ def test_loc_error_per_pair_weighs_each_photo_by_its_labels() -> None:
     summary = MetricsAccumulator([three, one]).summary()
     assert summary["loc_error_gt"] == pytest.approx(1 - (2 / 3) / 2)
     assert summary["loc_error_pairs"] == pytest.approx(0.5)
+    assert summary["loc_pairs"] == 4  # the count the chart shows beside the per-pair error
     assert ImageOutcome.from_json(three.to_json()) == three
     # a record without its label count (an older run) gives no per-pair error, not a wrong one
     assert (

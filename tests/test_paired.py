@@ -33,3 +33,24 @@ def test_discordant_counts_use_only_images_both_methods_measured():
     assert gt.z == pytest.approx(2 / 2**0.5)
     table = markdown_paired([gt, top1])
     assert "| b | GT label | 2 | 2 | 0 | +1.41 | 0.5 |" in table
+
+
+def test_pointing_is_compared_trial_by_trial_and_the_difficult_subset_apart():
+    from thinktwice.evaluation.paired import paired_comparisons
+    from thinktwice.evaluation.pointing import PointingTrial
+
+    def outcome(image_id, *trials):
+        return ImageOutcome(image_id=image_id, pointing=tuple(trials))
+
+    outcomes = {
+        "a": [outcome("1", PointingTrial(5, True, difficult=True), PointingTrial(7, True)),
+              outcome("2", PointingTrial(5, False))],
+        "b": [outcome("1", PointingTrial(5, False, difficult=True), PointingTrial(7, True)),
+              outcome("2", PointingTrial(5, True))],
+    }  # fmt: skip
+    every = compare(outcomes, "a", "b", "pointing")
+    assert (every.images, every.only_method, every.only_other) == (3, 1, 1)
+    hard = compare(outcomes, "a", "b", "pointing, difficult")
+    assert (hard.images, hard.only_method, hard.only_other) == (1, 1, 0)
+    found = {c.criterion for c in paired_comparisons(outcomes, "a")}
+    assert found == {"pointing", "pointing, difficult"}  # no localization was measured

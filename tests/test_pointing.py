@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from thinktwice.evaluation.datasets import GroundTruth, open_dataset
+from thinktwice.evaluation.metrics import ImageOutcome, MetricsAccumulator
 from thinktwice.evaluation.pointing import (
     PointingGame,
     PointingTrial,
@@ -245,3 +246,23 @@ def test_imagenet_val_has_no_ebp_difficult_pair_but_small_objects() -> None:
             small += small_object(sample.objects, c, sample.width, sample.height)
     assert difficult == 0
     assert 0 < small < len(dataset)
+
+
+def test_class_mean_groups_trials_by_ground_truth_label_not_by_imagenet_class() -> None:
+    """TorchRay averages over VOC's classes: a label mapped to several ImageNet classes is one
+    class of the mean whichever of its classes the model ranked best in each photo."""
+    dogs = frozenset({151, 152, 153})  # one VOC label, three accepted ImageNet classes
+    cars = frozenset({436})
+    saliency = np.zeros((100, 100), dtype=np.float32)
+    saliency[5, 5] = 1.0  # inside the dog, outside the car
+    objects = (truth(dogs, Box(0, 0, 20, 20)), truth(cars, Box(50, 50, 99, 99)))
+    trials = [play(saliency, objects, c, 100, 100) for c in (152, 153, 436)]
+    assert [t.label for t in trials] == [151, 151, 436]
+    assert PointingTrial.from_json(trials[0].to_json()).label == 151
+    outcome = ImageOutcome("a", pointing=tuple(trials))
+    summary = MetricsAccumulator([outcome]).summary()
+    assert summary["pointing"] == pytest.approx(2 / 3)
+    # two labels (dog: 2 of 2 hits, car: 0 of 1), not three ImageNet classes
+    assert summary["pointing_class_mean"] == pytest.approx(0.5)
+    ungrouped = PointingTrial.from_json({"class_index": 7, "hit": True})
+    assert ungrouped.label is None and ungrouped.label_key == 7

@@ -130,7 +130,8 @@ def test_sorting_paging_and_columns(browser, synthetic_report):
     page.uncheck('input[name="show-method"][value="deconvnet"]')
     page.wait_for_function(f"window.thinktwiceReport.renders > {renders}")
     headers = page.eval_on_selector_all("table.gallery th", "h => h.map(x => x.textContent)")
-    assert "Deconvnet" not in headers and "Feedback · gated Grad-CAM" in headers  # names
+    assert "Deconvnet" not in headers  # display names, not keys
+    assert "Feedback · gated Grad-CAM × gate gains" in headers
     assert page.locator('td[data-method="deconvnet"]').count() == 0
 
     page.locator("table.gallery tbody tr canvas").first.click()  # enlarge one image

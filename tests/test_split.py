@@ -163,7 +163,7 @@ def test_grad_cam_read_from_the_last_pass_equals_one_more_gated_pass(lite0, cat_
     image, _ = cat_dog
     images = torch.stack([image, image.flip(-1)])
     targets = torch.tensor([281, 254])
-    method = METHODS["feedback"](lite0, split=False)
+    method = METHODS["feedback"](lite0, preset="relaxed-gradcam", split=False)
     sites = find_sites(lite0, images[:1], warn=False)
     gated = [s for s in sites if s.key in method.attribute(images, targets).details["sites"]]
     result = method.solver.solve(lite0, images, targets, sites, gated, template=False)

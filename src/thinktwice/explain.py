@@ -70,6 +70,12 @@ def explain(
     The model is left as it was (mode, parameters, buffers, hooks).
     """
     model = as_classifier(model)
+    if "target" in options:
+        raise TargetError(
+            "explain() takes targets=..., not target= (Captum's spelling, which "
+            "Method(model).attribute(inputs, target=...) takes): write "
+            f"explain(model, images, targets={options['target']!r})"
+        )
     if method not in METHODS:
         raise OptionError(f"unknown method {method!r}; choose one of: {', '.join(METHODS)}")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
@@ -108,9 +114,11 @@ def _as_input(model: Classifier, item: ImageLike) -> torch.Tensor:
     if isinstance(item, (str, Path)):
         return model.preprocess(load_image(item))
     if isinstance(item, Image.Image):
+        if 0 in item.size:
+            raise InputError(f"a PIL image of {item.width}x{item.height} pixels has no pixels")
         return model.preprocess(item)
     if isinstance(item, np.ndarray):
-        return model.preprocess(Image.fromarray(np.ascontiguousarray(item)))
+        return model.preprocess(Image.fromarray(_checked_array(item)))
     if isinstance(item, torch.Tensor):
         if item.dim() != 3 or item.shape[0] != 3:
             raise InputError(f"an image tensor must be [3, H, W], got {tuple(item.shape)}")
@@ -126,12 +134,30 @@ def _as_input(model: Classifier, item: ImageLike) -> torch.Tensor:
     )
 
 
+def _checked_array(array: np.ndarray) -> np.ndarray:
+    """A photo array as Pillow takes it: uint8 (H, W), (H, W, 3) or (H, W, 4), not empty."""
+    shape_ok = array.ndim == 2 or (array.ndim == 3 and array.shape[2] in (3, 4))
+    if array.dtype != np.uint8 or not shape_ok or 0 in array.shape:
+        raise InputError(
+            f"an image array must be HxWx3 uint8 (values 0..255) with pixels, got shape "
+            f"{array.shape} of {array.dtype}; for floats in [0, 1] pass a [3, H, W] tensor"
+        )
+    return np.ascontiguousarray(array)
+
+
 def _targets_per_image(
     targets: TargetSpec | Sequence[TargetSpec | Sequence[TargetSpec]], count: int, single: bool
 ) -> list[list[TargetSpec]]:
-    """One list of class specs per image."""
+    """One list of class specs per image (a tensor or an array of indices is read as the
+    list of its values, as Captum's ``target`` is)."""
+    targets = _as_python(targets)
     if isinstance(targets, (int, str, np.integer)):
         return [[_as_spec(targets)] for _ in range(count)]
+    if not isinstance(targets, Sequence):
+        raise TargetError(
+            f"targets are class indices, names, 'top1' or 'top5' (one, or one entry per "
+            f"image); got {targets!r}"
+        )
     entries = list(targets)
     if single:
         return [_as_spec_list(entries)]
@@ -143,9 +169,25 @@ def _targets_per_image(
     return [_as_spec_list(entry) for entry in entries]
 
 
+def _as_python(value: object) -> object:
+    """A torch tensor or a numpy array of class indices as a Python int (0-d) or list."""
+    if isinstance(value, torch.Tensor):
+        wrong = value.is_floating_point() or value.is_complex() or value.dtype == torch.bool
+    elif isinstance(value, np.ndarray):
+        wrong = not np.issubdtype(value.dtype, np.integer)
+    else:
+        return value
+    if wrong:
+        raise TargetError(f"targets must be integer class indices, got {value.dtype}")
+    return value.tolist()
+
+
 def _as_spec_list(entry: TargetSpec | Sequence[TargetSpec]) -> list[TargetSpec]:
+    entry = _as_python(entry)
     if isinstance(entry, (int, str, np.integer)):
         return [_as_spec(entry)]
+    if not isinstance(entry, Sequence):
+        return [_as_spec(entry)]  # an error naming what a target is
     specs = [_as_spec(spec) for spec in entry]
     if not specs:
         raise TargetError("an image was given an empty list of targets")
@@ -153,7 +195,9 @@ def _as_spec_list(entry: TargetSpec | Sequence[TargetSpec]) -> list[TargetSpec]:
 
 
 def _as_spec(spec: object) -> TargetSpec:
-    """A class spec: a name or top-k spec (str), or an index (numpy integers become ints)."""
+    """A class spec: a name or top-k spec (str), or an index (numpy integers and 0-d tensors
+    become ints)."""
+    spec = _as_python(spec)
     if isinstance(spec, str) or (isinstance(spec, int) and not isinstance(spec, bool)):
         return spec
     if isinstance(spec, np.integer):
@@ -185,15 +229,18 @@ def _resolve_pairs(
 def _batches(
     pairs: list[tuple[int, int]], batch_size: int, progress: bool | None, method: str
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """(image indices, classes) for each batch of pairs, with a progress bar on long runs."""
-    starts = range(0, len(pairs), batch_size)
-    show = progress if progress is not None else (len(starts) > 1 and sys.stderr.isatty())
-    for start in tqdm(starts, desc=method, unit="batch", disable=not show):
-        chunk = pairs[start : start + batch_size]
-        yield (
-            torch.tensor([i for i, _ in chunk], dtype=torch.long),
-            torch.tensor([c for _, c in chunk], dtype=torch.long),
-        )
+    """(image indices, classes) for each batch of pairs, with a progress bar in pairs: by
+    default on a terminal whenever there is more than one pair (a single batch of a dozen
+    feedback pairs takes seconds, and silence reads as a hang)."""
+    show = progress if progress is not None else (len(pairs) > 1 and sys.stderr.isatty())
+    with tqdm(total=len(pairs), desc=method, unit="pair", disable=not show) as bar:
+        for start in range(0, len(pairs), batch_size):
+            chunk = pairs[start : start + batch_size]
+            yield (
+                torch.tensor([i for i, _ in chunk], dtype=torch.long),
+                torch.tensor([c for _, c in chunk], dtype=torch.long),
+            )
+            bar.update(len(chunk))
 
 
 def _pad_passes(values: torch.Tensor, passes: int) -> torch.Tensor:

@@ -162,6 +162,8 @@ def check_images(inputs: object) -> torch.Tensor:
             f"inputs must be float images in [0, 1], got {inputs.dtype} "
             "(divide 8-bit images by 255)"
         )
+    if 0 in inputs.shape[2:]:
+        raise InputError(f"inputs {tuple(inputs.shape)} hold images without pixels (H or W is 0)")
     if inputs.numel() == 0:
         return inputs
     if not bool(torch.isfinite(inputs).all()):

@@ -74,6 +74,7 @@ from thinktwice.errors import ModelError, OptionError
 from thinktwice.gating.hooks import frozen_parameters
 from thinktwice.gating.sites import (
     ACTIVATIONS,
+    AVERAGES,
     downsampler_inputs,
     survey_sites,
     visit_with_sources,
@@ -83,14 +84,6 @@ from thinktwice.models.state import eval_mode
 
 AFFINE: tuple[type[nn.Module], ...] = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
 NORMS: tuple[type[nn.Module], ...] = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
-AVERAGES: tuple[type[nn.Module], ...] = (
-    nn.AvgPool1d,
-    nn.AvgPool2d,
-    nn.AvgPool3d,
-    nn.AdaptiveAvgPool1d,
-    nn.AdaptiveAvgPool2d,
-    nn.AdaptiveAvgPool3d,
-)
 #: TorchRay's benchmark layers (examples/attribution_benchmark.py), by zoo name.
 TORCHRAY_LAYERS = {"vgg16": "network.features.23"}  # pool4
 

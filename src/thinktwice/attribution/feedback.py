@@ -33,6 +33,7 @@ from thinktwice.gating.hooks import rules_installed
 from thinktwice.gating.sites import (
     GateSite,
     check_kinds,
+    describe_sites,
     find_sites,
     finer_feature_map,
     module_site,
@@ -128,6 +129,7 @@ MAP_WORDS = {
     "abs": "paper map",
     "positive": "positive map",
     "gains": "gate gains",
+    "fused": "gated Grad-CAM × gate gains",
 }
 #: How a display name says which solver set the gates (the default says nothing).
 SOLVER_WORDS = {"fsp": "FSP", "fr": "FR", "relaxed": "relaxed", "attention": "top-down attention"}
@@ -199,6 +201,32 @@ def gate_gains(result: FeedbackResult, site: GateSite, size: Sequence[int]) -> t
     gated = activation if gate is None else activation * gate
     gains = (grad.clamp_min(0) * gated).sum(dim=1, keepdim=True)
     return F.interpolate(gains, size=tuple(size), mode="bilinear", align_corners=False)[:, 0]
+
+
+def fused_map(class_map: torch.Tensor, gains: torch.Tensor) -> torch.Tensor:
+    """[N, H, W]: the product of the two maps, each min-max normalised per pair. Where the
+    coarse class map and the finer gains agree: the class map says which object, the
+    gains one resolution finer say where in it (a flat map contributes ones)."""
+    return unit_range(class_map) * unit_range(gains)
+
+
+def unit_range(maps: torch.Tensor) -> torch.Tensor:
+    """[N, H, W] mapped to [0, 1] per map; a flat map becomes ones."""
+    low = maps.flatten(1).amin(dim=1).view(-1, 1, 1)
+    span = maps.flatten(1).amax(dim=1).view(-1, 1, 1) - low
+    scaled = (maps - low) / span.clamp_min(1e-30)
+    return torch.where(span > 0, scaled, torch.ones_like(maps))
+
+
+def observed_class_map(
+    result: FeedbackResult, site: GateSite, size: Sequence[int]
+) -> torch.Tensor | None:
+    """Grad-CAM of the gated network at an observed (not gated) ``site``, read from the
+    solver's last pass; None when the pass recorded nothing there."""
+    activation, grad = result.last_pass.get(site.key, (None, None))
+    if activation is None or grad is None or activation.dim() != 4:
+        return None
+    return class_activation_map(activation, grad, size)
 
 
 def with_preset(preset: str | None, options: dict[str, Any]) -> dict[str, Any]:
@@ -317,16 +345,36 @@ class Feedback(AttributionMethod):
             if self.solver.observes_class_map:
                 self.observed = [cam_site]
             if layers == FINE_LAYER:
-                self.fine_site = finer_feature_map(self.model, self.probe(), cam_site)
-        else:
-            select_sites(survey.sites, layers, self.kinds)  # unknown names fail now
+                self.fine_site = self._finer_or_class_map_site(cam_site)
+        if layers != FINE_LAYER and not select_sites(survey.sites, layers, self.kinds):
+            # bad names fail now, not per batch
+            raise OptionError(
+                f"layers={layers!r} selects no gate site, and feedback needs one: give layers "
+                f">= 1 (the top k sites), 'all', 'fine' or site names; "
+                f"{describe_sites(survey.sites)}"
+            )
         self.trace = self._trace(split)
         self._sites: dict[tuple[int, ...], list[GateSite]] = {}
+
+    def _finer_or_class_map_site(self, cam_site: GateSite) -> GateSite:
+        """The feature map one resolution finer than Grad-CAM's layer; for a network with
+        none (no downsampling between a gate site and that layer), that layer itself, with
+        a warning: the class map then gates its own feature map."""
+        try:
+            return finer_feature_map(self.model, self.probe(), cam_site)
+        except ModelError as error:
+            warnings.warn(
+                f"feedback: {error}; layers='fine' gates {cam_site.name!r}, the class map's own "
+                "layer, instead",
+                RuntimeWarning,
+                stacklevel=4,
+            )
+            return cam_site
 
     def _needs_class_map(self) -> bool:
         """Whether the map, the solver or ``layers="fine"`` reads Grad-CAM's layer."""
         return (
-            self.saliency == "gradcam"
+            self.saliency in ("gradcam", "fused")
             or self.solver.observes_class_map
             or self.layers == FINE_LAYER
         )
@@ -422,14 +470,13 @@ class Feedback(AttributionMethod):
             prefix=prefix,
             observe=self.observed,
         )
-        if self.saliency == "gains":
+        if self.saliency in ("gains", "fused"):
             saliency = gate_gains(result, result.sites[0], inputs.shape[-2:])
+            if self.saliency == "fused":
+                class_map = self._class_map(result, sites, inputs, targets, prefix)
+                saliency = fused_map(class_map, saliency)
         elif cam:
-            saliency = cam_of_last_pass(result, sites, self.cam_layer, inputs.shape[-2:])
-            if saliency is None:
-                saliency = gated_grad_cam(
-                    self.model, self.cam_layer, self.solver, result, sites, inputs, targets, prefix
-                )
+            saliency = self._class_map(result, sites, inputs, targets, prefix)
         else:
             saliency = saliency_map(result.template, self.saliency)
         return Attribution(
@@ -448,6 +495,27 @@ class Feedback(AttributionMethod):
             },
         )
 
+    def _class_map(
+        self,
+        result: FeedbackResult,
+        sites: Sequence[GateSite],
+        inputs: torch.Tensor,
+        targets: torch.Tensor,
+        prefix: BoundPrefix | None,
+    ) -> torch.Tensor:
+        """Grad-CAM of the gated network: from the last pass where it recorded Grad-CAM's
+        layer (observed or gated there), else from one more pass."""
+        size = inputs.shape[-2:]
+        observed = [observed_class_map(result, site, size) for site in self.observed]
+        if observed and observed[-1] is not None:
+            return observed[-1]
+        cam = cam_of_last_pass(result, sites, self.cam_layer, size)
+        if cam is None:
+            cam = gated_grad_cam(
+                self.model, self.cam_layer, self.solver, result, sites, inputs, targets, prefix
+            )
+        return cam
+
     def _prefix(
         self, inputs: torch.Tensor, sites: Sequence[GateSite], gated: Sequence[GateSite]
     ) -> BoundPrefix | None:
@@ -457,6 +525,6 @@ class Feedback(AttributionMethod):
             return None
         modules = {site.name for site in self.solver.installed_sites(sites, gated)}
         modules |= {site.name for site in self.observed}
-        if self.saliency == "gradcam":
+        if self.saliency in ("gradcam", "fused"):
             modules.add(self.cam_layer)
         return self.trace.bind(inputs, modules)

@@ -52,15 +52,16 @@ def grad_cam(
         captured.append(output.detach().requires_grad_(True))
         return captured[-1]
 
-    handle = layer.register_forward_hook(start_graph_here)
-    try:
-        with torch.enable_grad(), frozen_parameters(model):
-            scores = target_scores(model(inputs), targets)
-            if not captured:
-                raise ModelError(f"gradcam: layer {layer_name!r} is not used in the forward")
-            (grads,) = torch.autograd.grad(scores.sum(), captured[-1])
-    finally:
-        handle.remove()
+    with frozen_parameters(model):  # holds the model's lock while the hook is in
+        handle = layer.register_forward_hook(start_graph_here)
+        try:
+            with torch.enable_grad():
+                scores = target_scores(model(inputs), targets)
+                if not captured:
+                    raise ModelError(f"gradcam: layer {layer_name!r} is not used in the forward")
+                (grads,) = torch.autograd.grad(scores.sum(), captured[-1])
+        finally:
+            handle.remove()
     activations = captured[-1].detach()
     if activations.dim() != 4:
         raise ModelError(

@@ -32,6 +32,8 @@ from thinktwice.options import (
     METHOD_NAMES,
     MODEL_NAMES,
     PRESET_SUMMARIES,
+    RELAXED_SPARSITY,
+    RELAXED_STEP,
     SALIENCY_MAPS,
     SOLVER_NAMES,
     TOP_SPECS,
@@ -131,12 +133,51 @@ def add_model_arguments(parser: argparse.ArgumentParser, weights: bool = True) -
         )
 
 
-def add_device_argument(parser: argparse.ArgumentParser) -> None:
+def add_device_argument(parser: argparse.ArgumentParser, threads: bool = True) -> None:
+    """``--device`` and (``threads``) ``--threads``: where and how wide torch computes."""
     parser.add_argument(
         "--device",
         help="torch device to compute on, e.g. cpu, cuda, cuda:1 "
         "(default: cuda when available, else cpu)",
     )
+    if threads:
+        add_threads_argument(parser)
+
+
+def most_threads() -> int:
+    """The most torch threads a command takes: past a few per core they only slow it down, and
+    torch crashes on absurd counts (100,000 threads: a segmentation fault)."""
+    return max(64, 4 * (os.cpu_count() or 1))
+
+
+def thread_count(text: str) -> int:
+    """``--threads``: an integer from 1 to :func:`most_threads`."""
+    limit = most_threads()
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= limit:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a number of threads from 1 to {limit} (this machine has "
+            f"{os.cpu_count() or 1} cores)"
+        )
+    return value
+
+
+def add_threads_argument(
+    parser: argparse.ArgumentParser, text: str = "torch threads (default: torch's, the cores)"
+) -> None:
+    parser.add_argument("--threads", type=thread_count, metavar="N", help=text)
+
+
+def apply_threads(args: argparse.Namespace) -> None:
+    """Set torch's thread count to ``--threads`` when it was given."""
+    threads = getattr(args, "threads", None)
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
 
 
 def add_quiet_argument(parser: argparse.ArgumentParser) -> None:
@@ -155,9 +196,10 @@ def add_feedback_arguments(parser: argparse.ArgumentParser) -> None:
     defaults = DEFAULT_SOLVER_OPTIONS
     group = parser.add_argument_group(
         "feedback options",
-        f"unset options take the library defaults: solver {DEFAULT_SOLVER} on the top "
-        f"{DEFAULT_LAYERS} sites, {defaults['max_iter']} passes, step {defaults['step']}, "
-        f"sparsity {defaults['sparsity']} (another solver: its own defaults)",
+        f"unset options take the library defaults: solver {DEFAULT_SOLVER} on the "
+        f"{DEFAULT_LAYERS!r} layer (the feature map one resolution finer than Grad-CAM's), "
+        f"{defaults['max_iter']} feedback pass, map {DEFAULT_SALIENCY} (another solver: its "
+        "own defaults)",
     )
     presets = "; ".join(f"'{name}': {PRESET_SUMMARIES[name]}" for name in FEEDBACK_PRESETS)
     group.add_argument(
@@ -190,14 +232,15 @@ def add_feedback_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--saliency",
         choices=SALIENCY_MAPS,
-        help="the map: max |T| over colour (abs), its positive part, or Grad-CAM of the "
-        f"gated network (default: {DEFAULT_SALIENCY})",
+        help="the map: max |T| over colour (abs), its positive part, Grad-CAM of the gated "
+        "network (gradcam), the gate gains at the lowest gated site (gains), or the product "
+        f"of the last two (fused) (default: {DEFAULT_SALIENCY})",
     )
     group.add_argument(
         "--layers",
         type=parse_layers,
-        help=f"'all', the top k gate sites, or comma-separated site names "
-        f"(default: {DEFAULT_LAYERS})",
+        help=f"'all', the top k gate sites, 'fine' (the feature map one resolution finer "
+        f"than Grad-CAM's) or comma-separated site names (default: {DEFAULT_LAYERS})",
     )
     group.add_argument(
         "--max-iter",
@@ -207,12 +250,12 @@ def add_feedback_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--step",
         type=positive_float,
-        help=f"relaxed solver: ascent step (default: {defaults['step']})",
+        help=f"relaxed solver: ascent step (default: {RELAXED_STEP})",
     )
     group.add_argument(
         "--sparsity",
         type=non_negative_float,
-        help=f"relaxed solver: price per open gate (default: {defaults['sparsity']})",
+        help=f"relaxed solver: price per open gate (default: {RELAXED_SPARSITY})",
     )
 
 

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from thinktwice import __version__
-from thinktwice.cli.common import PROGRAM, report
+from thinktwice.cli.common import PROGRAM, apply_threads, report
 from thinktwice.errors import ThinkTwiceError
 
 COMMANDS = (
@@ -73,6 +73,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Any]]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    _printable_output()
     parser, modules = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -83,13 +84,32 @@ def main(argv: Sequence[str] | None = None) -> int:
             warnings.simplefilter("ignore")
         warnings.showwarning = _one_line_warning
         try:
+            apply_threads(args)
             return int(modules[args.command].run(args))
         except (ThinkTwiceError, OSError) as error:
-            report(str(error).splitlines()[0] if isinstance(error, OSError) else str(error))
+            report(_error_text(error))
             return 2
         except KeyboardInterrupt:
             report("interrupted; files already written are complete")
             return 130
+
+
+def _error_text(error: BaseException) -> str:
+    """An error as one line: an OSError as "PATH: reason", not "[Errno 17] File exists: 'PATH'"."""
+    if not isinstance(error, OSError):
+        return str(error)
+    if error.strerror and error.filename is not None:
+        return f"{error.filename}: {error.strerror.lower()}"
+    return str(error).splitlines()[0] if str(error) else type(error).__name__
+
+
+def _printable_output() -> None:
+    """Paths from file names that are not UTF-8 (``img_\\xff.jpg``) print escaped instead of
+    ending the program in a UnicodeEncodeError (stderr already does this)."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")
 
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:

@@ -20,6 +20,7 @@ is, so it also covers a run that was interrupted before writing its summary.
 from __future__ import annotations
 
 import base64
+import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -34,8 +35,9 @@ from thinktwice.errors import ThinkTwiceError, UnknownClassError
 from thinktwice.evaluation.datasets.base import GroundTruth
 from thinktwice.evaluation.maps_store import MapsStore, StoredImage
 from thinktwice.evaluation.maxboxacc import tau_grid
-from thinktwice.evaluation.metrics import IOU_THRESHOLD, gt_labels
+from thinktwice.evaluation.metrics import IOU_THRESHOLD, POINTING_TOLERANCE, gt_labels
 from thinktwice.evaluation.paired import comparison_json
+from thinktwice.evaluation.record_check import record_problem
 from thinktwice.evaluation.report import (
     AUC_COLUMNS,
     HIGHER_IS_BETTER,
@@ -62,6 +64,7 @@ from thinktwice.options import METHOD_NAMES, method_label, model_label
 from thinktwice.visualization.html_page import render_page
 
 REPORT_NAME = "report.html"
+HTML_SUFFIXES = (".html", ".htm")
 COLORMAP = "inferno"
 #: Embedded maps may take this many bytes in all (before base64); past it they are shrunk.
 MAP_BUDGET = 32 * 2**20
@@ -71,11 +74,18 @@ Record = dict[str, Any]
 
 
 def write_html_report(run_dir: PathLike, out: PathLike | None = None) -> Path:
-    """Write the run's self-contained report (``RUN_DIR/report.html`` by default)."""
+    """Write the run's self-contained report (``RUN_DIR/report.html`` by default; ``out``
+    must name an .html file, so a slip such as ``--out RUN/results.jsonl`` cannot replace
+    the run's results with the page)."""
     run = Path(run_dir)
-    page = report_data(run)
     target = Path(out) if out is not None else run / REPORT_NAME
-    html = render_page(page).encode("utf-8")
+    if target.suffix.lower() not in HTML_SUFFIXES:
+        raise ThinkTwiceError(
+            f"{target}: the report is an HTML page; give --out a file name ending in .html "
+            "(it would replace that file)"
+        )
+    page = report_data(run)
+    html = render_page(page).encode("utf-8", "backslashreplace")  # names that are not UTF-8
     return atomic_write(target, lambda handle: handle.write(html))
 
 
@@ -101,7 +111,7 @@ def report_data(run_dir: Path) -> dict[str, Any]:
     shown = {column["key"] for column in columns}
     return {
         "title": run_title(settings),
-        "settings": settings,
+        "settings": settings_shown(settings),
         "methods": methods,
         "method_labels": method_labels(methods, settings),
         "summary": summaries,
@@ -118,6 +128,7 @@ def report_data(run_dir: Path) -> dict[str, Any]:
         "map_side": map_side,
         "colormap": colormap_table(COLORMAP),
         "iou_threshold": IOU_THRESHOLD,
+        "pointing_tolerance": POINTING_TOLERANCE,
         "missing_maps": sum(1 for i in image_ids if i not in stored),
     }
 
@@ -132,7 +143,7 @@ def run_settings(run_dir: Path) -> dict[str, Any]:
     if not run_dir.is_dir():
         raise ThinkTwiceError(f"{run_dir}: not a folder (give the --out folder of an eval run)")
     path = run_dir / RUN_NAME
-    if not path.is_file():
+    if not os.path.lexists(path):  # a FIFO or a device there is refused by the reader
         raise ThinkTwiceError(
             f"{run_dir} is not an evaluation run (no {RUN_NAME}); make one with "
             f"`thinktwice eval DATASET --out {run_dir}`"
@@ -145,7 +156,7 @@ def latest_records(
 ) -> tuple[dict[tuple[str, str], Record], dict[tuple[str, str], str]]:
     """The last scored record per (method, image), and the error of each (method, image)
     that has only errors (an unreadable photo)."""
-    if not path.is_file():
+    if not os.path.lexists(path):
         raise ThinkTwiceError(
             f"{path} is missing: the run has no finished image yet (run `thinktwice eval` first)"
         )
@@ -157,23 +168,19 @@ def latest_records(
             if "error" in record:
                 errors[key] = str(record["error"])
             else:
-                _check_record(path, record)
                 records[key] = record
     except OSError as error:
         raise ThinkTwiceError(f"{path}: unreadable results ({error.strerror or error})") from error
+    for (method, image_id), record in records.items():  # the latest line of each pair counts
+        problem = record_problem(record)
+        if problem is not None:
+            raise ThinkTwiceError(
+                f"{path}: the line for {image_id!r} / {method!r} {problem} (not a results line "
+                "of thinktwice eval, or edited)"
+            )
     if not records and not errors:
         raise ThinkTwiceError(f"{path}: no readable result line (is it a results.jsonl file?)")
     return records, {key: why for key, why in errors.items() if key not in records}
-
-
-def _check_record(path: Path, record: Record) -> None:
-    """A scored line has its ranked classes, and its boxes when localization was measured."""
-    boxes = record.get("boxes", {})
-    if not isinstance(record.get("top5"), list) or not isinstance(boxes, dict):
-        raise ThinkTwiceError(
-            f"{path}: a line for {record['image_id']!r} / {record['method']!r} lacks 'top5' "
-            "or has 'boxes' that are not an object (not a results file of thinktwice eval)"
-        )
 
 
 def method_labels(methods: Sequence[str], settings: Mapping[str, Any]) -> dict[str, str]:
@@ -220,6 +227,58 @@ def run_title(settings: Mapping[str, Any]) -> str:
     split = settings.get("split")
     model = model_label(str(settings["model"])) if settings.get("model") else "?"
     return f"{model} on {settings.get('dataset', '?')}" + (f" ({split})" if split else "")
+
+
+def settings_shown(settings: Mapping[str, Any]) -> dict[str, str]:
+    """run.json in a few words for the page's header: the class map as counts (not a
+    dozen lines of ImageNet indices), method options as "name value" lists, nothing
+    internal (the results format)."""
+    shown: dict[str, str] = {}
+    for key, value in settings.items():
+        if key in _HIDDEN_SETTINGS or value in (None, {}, [], ""):
+            continue
+        name = _SETTING_NAMES.get(key, key)
+        if key == "class_map" and isinstance(value, Mapping):
+            shown[name] = _class_map_words(value)
+        elif key == "method_options" and isinstance(value, Mapping):
+            for method, options in value.items():
+                shown[f"{method_label(str(method))} options"] = _options_words(options)
+        elif key == "model":
+            shown[name] = model_label(str(value))
+        else:
+            shown[name] = _option_value(value)
+    return shown
+
+
+_HIDDEN_SETTINGS = frozenset({"format"})
+_SETTING_NAMES = {
+    "class_map": "class map",
+    "max_side": "GrabCut side",
+    "box_smooth": "map blur",
+    "rescale_boxes": "boxes rescaled",
+    "metric_steps": "curve steps",
+}
+
+
+def _class_map_words(class_map: Mapping[str, Any]) -> str:
+    indices = {i for v in class_map.values() if isinstance(v, list) for i in v}
+    names = ", ".join(sorted(map(str, class_map))[:6]) + (", ..." if len(class_map) > 6 else "")
+    return f"{len(class_map)} dataset classes ({names}) scored as {len(indices)} ImageNet classes"
+
+
+def _options_words(options: Any) -> str:
+    if not isinstance(options, Mapping):
+        return str(options)
+    words = (f"{key} {_option_value(value).replace(', ', '+')}" for key, value in options.items())
+    return ", ".join(words)
+
+
+def _option_value(value: Any) -> str:
+    if isinstance(value, list | tuple):
+        return ", ".join(map(str, value))
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
 
 
 # --- summary -------------------------------------------------------------------------------------
@@ -354,6 +413,7 @@ def _method_entry(
 ) -> dict[str, Any]:
     ranked = [int(c) for c in record["top5"]]
     trials = {int(t["class_index"]): bool(t["hit"]) for t in record.get("pointing", [])}
+    points = {int(t["class_index"]): t.get("point") for t in record.get("pointing", [])}
     per_label = []
     for label in label_sets:
         c = representative(label, ranked)
@@ -372,6 +432,7 @@ def _method_entry(
                 "why": raw if isinstance(raw, str) else None,
                 "iou": round(overlap, 3) if overlap is not None else None,
                 "pt": trials.get(c),
+                "pp": points.get(c),  # where the map pointed, photo pixels (None: not kept)
                 "m": _encode_map(smap, map_side) if smap is not None else None,
             }
         )

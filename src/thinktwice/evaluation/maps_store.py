@@ -34,6 +34,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import struct
 import warnings
 import zlib
@@ -41,14 +42,16 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote_from_bytes
 
 import cv2
 import numpy as np
 from PIL import Image
 
+from thinktwice.errors import ThinkTwiceError
 from thinktwice.evaluation.datasets.base import GroundTruth, Sample
-from thinktwice.io.files import atomic_write
+from thinktwice.io.checked_json import parse_json
+from thinktwice.io.files import atomic_write, own_folder, read_regular_file
 from thinktwice.localization.boxes import Box
 
 MAPS_DIR = "maps"
@@ -60,6 +63,8 @@ PHOTO_QUALITY = 85
 DISPLAY_QUANTILE = 0.995
 _PREFIX = struct.Struct("<8sIII")  # magic, header length, body length, CRC-32 of both
 _LONGEST_KEY = 150
+#: No maps file is near this size (a photo thumbnail and a few 64x64 maps per method).
+FILE_LIMIT = 64 * 2**20
 
 
 class CorruptMapsFile(ValueError):
@@ -118,9 +123,9 @@ class MapsStore:
     ) -> Path:
         """Add (or replace) the maps of several methods of one image in one rewrite:
         per method, ``(maps by class, classes representing the ground-truth labels)``."""
-        self.folder.mkdir(parents=True, exist_ok=True)
+        own_folder(self.folder)  # a symbolic link planted at maps/ is refused, not followed
         path = self.path_of(sample.image_id)
-        stored = _read(path, on_error="rewritten") if path.exists() else None
+        stored = _read(path, on_error="rewritten") if os.path.lexists(path) else None
         if stored is None or stored.image_id != sample.image_id:
             stored = StoredImage(
                 sample.image_id, sample.width, sample.height, sample.objects, photo_thumbnail(photo)
@@ -135,7 +140,7 @@ class MapsStore:
     def read(self, image_id: str) -> StoredImage | None:
         """The stored image, None when absent or unreadable (with a warning)."""
         path = self.path_of(image_id)
-        return _read(path, on_error="skipped") if path.exists() else None
+        return _read(path, on_error="skipped") if os.path.lexists(path) else None
 
     def __iter__(self) -> Iterator[StoredImage]:
         """Every readable stored image (an unreadable file is skipped with a warning)."""
@@ -157,12 +162,17 @@ def stored_maps(maps: Mapping[int, np.ndarray], representatives: Sequence[int]) 
 
 def file_key(image_id: str) -> str:
     """A file name for an image id: the id itself, percent-encoded where a file name could
-    not hold it, or a hash when that is too long."""
-    key = quote(image_id, safe="._-")
+    not hold it, or a hash when that is too long.
+
+    Any id has one: an id read from a file name that is not UTF-8 holds surrogates
+    (``img_\udcff``), which are encoded as they are (``surrogatepass``), so distinct ids
+    keep distinct names."""
+    raw = image_id.encode("utf-8", "surrogatepass")
+    key = quote_from_bytes(raw, safe="._-")
     if key.startswith("."):
         key = "%2E" + key[1:]
     if len(key) > _LONGEST_KEY or not key:
-        key = "sha1-" + hashlib.sha1(image_id.encode()).hexdigest()
+        key = "sha1-" + hashlib.sha1(raw).hexdigest()
     return key
 
 
@@ -239,7 +249,7 @@ def decode(data: bytes) -> StoredImage:
     if zlib.crc32(body, zlib.crc32(header)) != checksum:
         raise CorruptMapsFile("checksum mismatch")
     try:
-        meta = json.loads(header)
+        meta = parse_json(header, "maps header", CorruptMapsFile)
         photo_length = int(meta["photo"])
         return StoredImage(
             image_id=str(meta["image_id"]),
@@ -249,14 +259,16 @@ def decode(data: bytes) -> StoredImage:
             photo_jpeg=bytes(body[:photo_length]),
             methods={m: _maps_from_json(e, body) for m, e in meta["methods"].items()},
         )
-    except (KeyError, TypeError, ValueError) as error:
+    except CorruptMapsFile:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise CorruptMapsFile(f"malformed header ({error!r})") from error
 
 
 def _read(path: Path, on_error: str) -> StoredImage | None:
-    try:
-        return decode(path.read_bytes())
-    except (OSError, CorruptMapsFile) as error:
+    try:  # a FIFO or a device planted there is refused before it is read
+        return decode(read_regular_file(path, limit=FILE_LIMIT, what="maps file"))
+    except (OSError, CorruptMapsFile, ThinkTwiceError) as error:
         warnings.warn(f"{path}: unreadable stored maps ({error}); {on_error}", stacklevel=3)
         return None
 

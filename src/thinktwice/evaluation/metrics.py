@@ -307,6 +307,7 @@ class MetricsAccumulator:
             "n": len(outcomes),
             "loc_error_gt": _error([o.loc_gt for o in outcomes]),
             "loc_error_pairs": _pair_error(outcomes),
+            "loc_pairs": _pair_count(outcomes),
             "loc_error_top1": _error([o.loc_top1 for o in outcomes]),
             "loc_error_top5": _error([o.loc_top5 for o in outcomes]),
             "cls_error_top1": _error([o.cls_top1 for o in outcomes]),
@@ -316,7 +317,7 @@ class MetricsAccumulator:
         for prefix, counts in POINTING_SUBSETS.items():
             game = PointingGame()
             for trial in filter(counts, trials):
-                game.add(trial.class_index, trial.hit)
+                game.add(trial.label_key, trial.hit)
             result[prefix] = game.accuracy
             result[f"{prefix}_class_mean"] = game.class_mean_accuracy
             result[f"{prefix}_trials"] = game.trials
@@ -328,6 +329,11 @@ class MetricsAccumulator:
 def _mean(values: Sequence[float | None]) -> float | None:
     measured = [v for v in values if v is not None]
     return math.fsum(measured) / len(measured) if measured else None
+
+
+def _pair_count(outcomes: Sequence[ImageOutcome]) -> int:
+    """How many (image, label) pairs ``loc_error_pairs`` is measured over."""
+    return sum(o.loc_gt_labels or 0 for o in outcomes if o.loc_gt is not None)
 
 
 def _pair_error(outcomes: Sequence[ImageOutcome]) -> float | None:

@@ -23,6 +23,7 @@ from fractions import Fraction
 from typing import Any
 
 from thinktwice.evaluation.metrics import ImageOutcome
+from thinktwice.evaluation.pointing import PointingTrial
 
 EXACT_WILCOXON_MAX = 50
 
@@ -31,6 +32,12 @@ CRITERIA: dict[str, Callable[[ImageOutcome], bool | None]] = {
     "GT label": lambda o: None if o.loc_gt is None else o.loc_gt == 1.0,
     "top-1": lambda o: o.loc_top1,
     "top-5": lambda o: o.loc_top5,
+}
+# Pointing: which trials count under each criterion; a trial is one (image, label) pair,
+# hit or miss, so the test is on trials rather than images.
+TRIAL_CRITERIA: dict[str, Callable[[PointingTrial], bool]] = {
+    "pointing": lambda trial: True,
+    "pointing, difficult": lambda trial: trial.difficult,
 }
 
 
@@ -68,9 +75,8 @@ def compare(
     outcomes: Mapping[str, Sequence[ImageOutcome]], method: str, other: str, criterion: str
 ) -> PairedComparison:
     """Count the discordant images of two methods under one criterion."""
-    correct = CRITERIA[criterion]
-    theirs = {o.image_id: correct(o) for o in outcomes[other]}
-    pairs = [(correct(o), theirs.get(o.image_id)) for o in outcomes[method]]
+    theirs = _verdicts(outcomes[other], criterion)
+    pairs = [(a, theirs.get(key)) for key, a in _verdicts(outcomes[method], criterion).items()]
     pairs = [(a, b) for a, b in pairs if a is not None and b is not None]
     return PairedComparison(
         method=method,
@@ -82,11 +88,24 @@ def compare(
     )
 
 
+def _verdicts(outcomes: Sequence[ImageOutcome], criterion: str) -> dict[Any, bool | None]:
+    """Right or wrong per unit under ``criterion``: per image, or per pointing trial (image,
+    label)."""
+    if criterion in TRIAL_CRITERIA:
+        counts = TRIAL_CRITERIA[criterion]
+        return {
+            (o.image_id, t.label_key): t.hit for o in outcomes for t in o.pointing if counts(t)
+        }
+    correct = CRITERIA[criterion]
+    return {o.image_id: correct(o) for o in outcomes}
+
+
 def paired_comparisons(
     outcomes: Mapping[str, Sequence[ImageOutcome]], reference: str
 ) -> list[PairedComparison]:
-    """``reference`` against every other method, under every criterion that was measured."""
-    return _against_reference(outcomes, reference, CRITERIA, compare)
+    """``reference`` against every other method, under every criterion that was measured
+    (localization per image, pointing per trial)."""
+    return _against_reference(outcomes, reference, [*CRITERIA, *TRIAL_CRITERIA], compare)
 
 
 def markdown_paired(comparisons: Sequence[PairedComparison]) -> str:
@@ -94,9 +113,10 @@ def markdown_paired(comparisons: Sequence[PairedComparison]) -> str:
     if not comparisons:
         return ""
     lines = [
-        f"### {comparisons[0].method} against each method, image by image (McNemar)",
+        f"### {comparisons[0].method} against each method, image by image or trial by trial "
+        "(McNemar)",
         "",
-        "| against | localized with | images | only "
+        "| against | localized with / pointing | images or trials | only "
         f"{comparisons[0].method} | only the other | z | exact p |",
         "|---|---|---:|---:|---:|---:|---:|",
     ]
@@ -108,6 +128,7 @@ def markdown_paired(comparisons: Sequence[PairedComparison]) -> str:
     lines += [
         "",
         'An image counts under "GT label" when every ground-truth class of it is localized; '
+        "pointing rows count trials, one per (image, label), hit or miss; "
         "exact p: two-sided binomial test on the two discordant counts.",
     ]
     return "\n".join(lines) + "\n"

@@ -45,7 +45,7 @@ here, the same way for all methods.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -152,30 +152,57 @@ def ebp_difficult(
 
 @dataclass(frozen=True)
 class PointingTrial:
-    """One pointing-game trial: an image/class pair, hit or miss, and its subsets."""
+    """One pointing-game trial: an image/class pair, hit or miss, and its subsets.
+
+    ``point`` is where the map pointed, (x, y) in the photo's pixels (None when not
+    recorded, as in results written before it was); it does not take part in equality.
+    ``label`` names the ground-truth label the trial scores (the smallest of its
+    accepted classes, see :func:`label_of`); the class mean groups trials by it, so a
+    VOC class mapped to several ImageNet classes counts once, as in TorchRay. None:
+    the label is ``class_index`` (one accepted class per label, or an older record).
+    """
 
     class_index: int
     hit: bool
     difficult: bool = False  # EBP: small and with a distractor class
     small: bool = False  # the class's boxes cover less than a quarter of the image
+    point: tuple[int, int] | None = field(default=None, compare=False)
+    label: int | None = field(default=None, compare=False)
+
+    @property
+    def label_key(self) -> int:
+        """The key the class mean groups by."""
+        return self.class_index if self.label is None else self.label
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "class_index": self.class_index,
             "hit": self.hit,
             "difficult": self.difficult,
             "small": self.small,
         }
+        if self.point is not None:
+            data["point"] = list(self.point)
+        if self.label is not None and self.label != self.class_index:
+            data["label"] = self.label
+        return data
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> PointingTrial:
         if not isinstance(data, Mapping):
             raise ThinkTwiceError(f"a pointing trial must be a JSON object, got {data!r}")
+        point = checked_field(data, "point", list, default=None)
+        if point is not None and not (
+            len(point) == 2 and all(isinstance(v, int) and not isinstance(v, bool) for v in point)
+        ):
+            raise ThinkTwiceError(f"pointing field 'point' must be [x, y] pixels, got {point!r}")
         return cls(
             class_index=checked_field(data, "class_index", int),
             hit=checked_field(data, "hit", bool),
             difficult=checked_field(data, "difficult", bool, default=False),
             small=checked_field(data, "small", bool, default=False),
+            point=None if point is None else (point[0], point[1]),
+            label=checked_field(data, "label", int, default=None),
         )
 
 
@@ -202,7 +229,17 @@ def pointing_trial(
     boxes = pointing_boxes(objects, class_index)
     if boxes is None:
         return None
-    return PointingTrial(class_index, pointing_hit(values, boxes, tolerance), difficult, small)
+    point = max_point(values)
+    hit = point_hit(point, boxes, tolerance)
+    return PointingTrial(class_index, hit, difficult, small, point, label_of(objects, class_index))
+
+
+def label_of(objects: Sequence[GroundTruth], class_index: int) -> int:
+    """The ground-truth label that accepts ``class_index``, named by its smallest accepted
+    class (VOC's `dog` mapped to 118 ImageNet dog classes is one label whichever of them the
+    model ranks best)."""
+    accepting = [min(obj.classes) for obj in objects if class_index in obj.classes]
+    return min(accepting, default=class_index)
 
 
 def play(

@@ -143,7 +143,12 @@ def write_report(
         labels.get(m, m): _chart_values(s, metrics) for m, s in summaries.items() if s.get("n")
     }
     if measured:
-        figure = bar_chart(measured, metrics, title=title, ylabel="error / accuracy")
+        counts = {
+            labels.get(m, m): chart_counts(s, metrics) for m, s in summaries.items() if s.get("n")
+        }
+        figure = bar_chart(
+            measured, metrics, title=title, ylabel="error / accuracy", counts=counts
+        )
         paths["chart"] = save_figure(figure, out_dir / CHART_NAME)
     return paths
 
@@ -204,6 +209,20 @@ def _percent_cell(summary: Mapping[str, Any], key: str) -> str:
     cell = _percent(summary.get(key))
     trials = TRIAL_COUNTS.get(key)
     return f"{cell} ({summary.get(trials, 0)})" if trials else cell
+
+
+def chart_counts(summary: Mapping[str, Any], metrics: Sequence[str]) -> dict[str, int]:
+    """How many images (errors), pairs (``loc_error_pairs``) or trials (pointing) stand
+    behind each charted value."""
+    return {k: int(summary.get(_count_key(k)) or 0) for k in metrics}
+
+
+def _count_key(metric: str) -> str:
+    if metric in TRIAL_COUNTS:
+        return TRIAL_COUNTS[metric]
+    if metric.startswith("pointing"):
+        return "pointing_trials"
+    return "loc_pairs" if metric == "loc_error_pairs" else "n"
 
 
 def _chart_values(summary: Mapping[str, Any], metrics: Sequence[str]) -> dict[str, float]:

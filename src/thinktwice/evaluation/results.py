@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from thinktwice.errors import ThinkTwiceError
-from thinktwice.io.files import atomic_write, write_all
+from thinktwice.io.checked_json import parse_json, read_json
+from thinktwice.io.files import atomic_write, open_for_append, open_regular, write_all
 
 RESULTS_NAME = "results.jsonl"
 RUN_NAME = "run.json"
@@ -36,6 +37,8 @@ RUN_NAME = "run.json"
 # 3: every metric reads the map as stored in saliency/ (float16), MaxBoxAcc trials.
 RESULTS_FORMAT = 3
 _CHUNK = 1 << 16
+#: run.json holds a few settings; a class map makes it a few kilobytes.
+RUN_LIMIT = 16 * 2**20
 
 
 class ResultsFile:
@@ -47,8 +50,7 @@ class ResultsFile:
     def append(self, record: Mapping[str, Any]) -> None:
         """Write one record as one whole line, durably; ThinkTwiceError (file unchanged) if not."""
         line = (json.dumps(record, separators=(",", ":")) + "\n").encode()
-        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
-        descriptor = os.open(self.path, flags, 0o644)
+        descriptor = open_for_append(self.path)  # a planted symlink or FIFO is refused
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX)
             start = os.fstat(descriptor).st_size
@@ -69,10 +71,9 @@ class ResultsFile:
 
         Returns how many bytes were cut (0 when the file is whole or absent).
         """
-        try:
-            descriptor = os.open(self.path, os.O_RDWR | os.O_CLOEXEC)
-        except FileNotFoundError:
+        if not os.path.lexists(self.path):
             return 0
+        descriptor = open_for_append(self.path, readable=True)  # no symlink, no FIFO
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX)
             size = os.fstat(descriptor).st_size
@@ -92,9 +93,9 @@ class ResultsFile:
 
     def records(self) -> Iterator[dict[str, Any]]:
         """Every complete record; a line that is not one is skipped with a warning."""
-        if not self.path.exists():
+        if not os.path.lexists(self.path):
             return
-        with self.path.open("rb") as handle:
+        with open_regular(self.path) as handle:  # a FIFO or a device is refused, not read
             for number, raw in enumerate(handle, start=1):
                 record = _parse_line(raw)
                 if record is None:
@@ -133,9 +134,9 @@ def _cut_back(descriptor: int, size: int) -> None:
 def _parse_line(raw: bytes) -> dict[str, Any] | None:
     if not raw.endswith(b"\n"):
         return None
-    try:
-        record = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    try:  # NaN, 1e400 and 100,000 nested brackets are no record either
+        record = parse_json(raw, "a results line")
+    except ThinkTwiceError:
         return None
     if not isinstance(record, dict) or "image_id" not in record or "method" not in record:
         return None
@@ -177,14 +178,14 @@ def check_run_settings(out_dir: Path, settings: Mapping[str, Any]) -> None:
 def read_run_settings(path: Path) -> dict[str, Any]:
     """The settings a ``run.json`` records; ThinkTwiceError (one line) when it holds none."""
     try:
-        recorded = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as error:
-        raise ThinkTwiceError(f"{path}: unreadable run settings ({error})") from error
-    except json.JSONDecodeError as error:
+        recorded = read_json(path, what="run record", limit=RUN_LIMIT)
+    except ThinkTwiceError as error:
+        reason = str(error).removeprefix(str(path))  # ":3: not valid JSON (...)", ": is a FIFO"
+        reason = f"line {reason[1:]}" if reason[1:2].isdigit() else reason.lstrip(": ")
         raise ThinkTwiceError(
-            f"{path}: not a thinktwice run record (invalid JSON at line {error.lineno}: "
-            f"{error.msg}); remove it or choose another --out folder"
-        ) from error
+            f"{path}: not a thinktwice run record ({reason}); remove it or choose another "
+            "--out folder"
+        ) from None
     if not isinstance(recorded, dict):
         raise ThinkTwiceError(
             f"{path}: not a thinktwice run record (a JSON {type(recorded).__name__}, expected "

@@ -40,6 +40,7 @@ from thinktwice.evaluation.maps_store import MapsStore
 from thinktwice.evaluation.maxboxacc import MAXBOXACC, tau_grid
 from thinktwice.evaluation.metrics import class_boxes, evaluate_image, gt_labels
 from thinktwice.evaluation.pointing import play
+from thinktwice.evaluation.record_check import finished_pairs
 from thinktwice.evaluation.report import headline_for, write_report
 from thinktwice.evaluation.results import (
     RESULTS_FORMAT,
@@ -47,6 +48,7 @@ from thinktwice.evaluation.results import (
     ResultsFile,
     check_run_settings,
 )
+from thinktwice.evaluation.run_folder import check_dataset, check_run_folder, tidy_run_folder
 from thinktwice.evaluation.saliency_store import EncodedMap, SaliencyStore, stored_form
 from thinktwice.evaluation.summary import (
     REFERENCE,
@@ -253,14 +255,17 @@ def evaluate(
     photo, an annotation that does not fit it); default: a warning.
     """
     shard = shard or Shard()
+    check_dataset(dataset)
+    out = check_run_folder(out_dir)
     methods = build_methods(model, settings)
-    out = Path(out_dir)
     locked: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
     if shard.is_main:
         out.mkdir(parents=True, exist_ok=True)
         locked = folder_lock(out, "another thinktwice eval")
     with locked:
         if shard.is_main:
+            check_run_folder(out)  # again, now that no other eval can change it
+            tidy_run_folder(out)
             check_run_settings(out, settings.recorded())
             ResultsFile(out / RESULTS_NAME).repair()
         shard.barrier()
@@ -280,7 +285,7 @@ def _run(
 ) -> dict[str, dict[str, Any]] | None:
     results = ResultsFile(out / RESULTS_NAME)
     image_ids = dataset.image_ids[: settings.limit]
-    todo = _pending(image_ids, settings.methods, results.done())
+    todo = _pending(image_ids, settings.methods, finished_pairs(results))
     shard.barrier()  # every rank plans from the same file, before any rank appends to it
     batches = [todo[i : i + settings.batch_size] for i in range(0, len(todo), settings.batch_size)]
     mine = shard.take(batches)
@@ -295,14 +300,15 @@ def _run(
     if workers is None:
         workers = default_workers()
     with bar, BoxPool(workers) as pool:
+        advance = _clamped(bar)
         pending: _Prepared | None = None
         for batch in mine:  # batch b's boxes are computed while batch b + 1's maps are
             prepared = _prepare_batch(model, dataset, batch, methods, settings, pool, report)
             if pending is not None:
-                _finish_batch(pending, settings, results, bar.update)
+                _finish_batch(pending, settings, results, advance)
             pending = prepared
         if pending is not None:
-            _finish_batch(pending, settings, results, bar.update)
+            _finish_batch(pending, settings, results, advance)
     shard.barrier()
     if not shard.is_main:
         return None
@@ -331,6 +337,21 @@ def write_summaries(
         labels=settings.labels(),
     )
     return summaries
+
+
+def _clamped(bar: Any) -> Callable[[float], None]:
+    """``bar.update`` that never passes the total: shares of 1/3 image add up to a float a
+    little above it, which tqdm shows as a negative time left and warns about."""
+    shown = 0.0
+
+    def advance(amount: float) -> None:
+        nonlocal shown
+        step = min(amount, bar.total - shown)
+        if step > 0:
+            shown += step
+            bar.update(step)
+
+    return advance
 
 
 def _check_methods(methods: Sequence[str]) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from thinktwice.errors import ThinkTwiceError
 from thinktwice.evaluation.maxboxacc import summarise_maxboxacc
 from thinktwice.evaluation.metrics import MetricsAccumulator
 from thinktwice.evaluation.paired import (
@@ -21,6 +22,7 @@ from thinktwice.evaluation.paired import (
     paired_comparisons,
     paired_score_comparisons,
 )
+from thinktwice.evaluation.record_check import record_problem
 from thinktwice.evaluation.results import ResultsFile
 
 #: The method every other one is compared with, image by image.
@@ -30,7 +32,8 @@ TIMED_PARTS = ("saliency", "localize", "maxboxacc", "faithfulness")
 
 class ScoredRecords:
     """A results file's records over ``image_ids``, per method, read once for the summary
-    and the paired comparisons (latest record per image wins).
+    and the paired comparisons (latest record per image wins; a latest record with broken
+    fields is a ThinkTwiceError naming it).
 
     ``results``: the file, or its records already read (the HTML report reads them once).
     """
@@ -45,6 +48,7 @@ class ScoredRecords:
         self.records: dict[str, list[dict[str, Any]]] = {m: [] for m in methods}
         self.failed: dict[str, set[str]] = {m: set() for m in methods}  # unreadable images
         lines = results.records() if isinstance(results, ResultsFile) else results
+        latest: dict[tuple[str, Any], Mapping[str, Any]] = {}
         for record in lines:
             method = record["method"]
             if method not in self.records or record["image_id"] not in wanted:
@@ -52,7 +56,12 @@ class ScoredRecords:
             if "error" in record:
                 self.failed[method].add(record["image_id"])
             else:
-                self.records[method].append(dict(record))
+                latest[(method, record["image_id"])] = record
+        for (method, image_id), record in latest.items():
+            problem = record_problem(record)
+            if problem is not None:
+                raise ThinkTwiceError(f"the line for {image_id!r} / {method!r} {problem}")
+            self.records[method].append(dict(record))
         self.metrics = {
             m: MetricsAccumulator.from_json_lines(records) for m, records in self.records.items()
         }

@@ -5,7 +5,9 @@ Like zennit's composites: hooks go in on ``__enter__`` and come out on
 changed. In-place activations are switched to out-of-place while the hooks are
 in (a rule needs a module's input and output as distinct tensors) and switched
 back afterwards, and the model runs in eval mode (:func:`eval_mode`: every
-module's train/eval flag is restored on exit).
+module's train/eval flag is restored on exit) holding its lock, so another
+thread's forward waits instead of running through the hooks
+(:mod:`thinktwice.models.state`).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import torch
 from torch import nn
 
 from thinktwice.gating.sites import GateSite
-from thinktwice.models.state import eval_mode
+from thinktwice.models.state import eval_mode, exclusive
 
 
 class SiteRule(Protocol):
@@ -59,14 +61,15 @@ class _CallCounter:
 def frozen_parameters(model: nn.Module) -> Iterator[nn.Module]:
     """Within the block no parameter requires grad, so autograd records only what an
     input gradient needs (no weight-gradient bookkeeping); restored on exit."""
-    flags = [(p, p.requires_grad) for p in model.parameters()]
-    try:
-        for parameter, _ in flags:
-            parameter.requires_grad_(False)
-        yield model
-    finally:
-        for parameter, flag in flags:
-            parameter.requires_grad_(flag)
+    with exclusive(model):
+        flags = [(p, p.requires_grad) for p in model.parameters()]
+        try:
+            for parameter, _ in flags:
+                parameter.requires_grad_(False)
+            yield model
+        finally:
+            for parameter, flag in flags:
+                parameter.requires_grad_(flag)
 
 
 @contextmanager
@@ -76,7 +79,7 @@ def rules_installed(
     """Within the block, every forward of ``model`` applies ``rule`` at each of ``sites``
     (in eval mode, and parameters do not require grad, see :func:`frozen_parameters`)."""
     with eval_mode(model), frozen_parameters(model), _hooks(model, sites, rule):
-        yield model
+        yield model  # eval_mode holds the model's lock: no other thread's forward meets the hooks
 
 
 @contextmanager

@@ -18,7 +18,7 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from thinktwice.errors import ModelError, OptionError
-from thinktwice.models.state import eval_mode
+from thinktwice.models.state import eval_mode, exclusive
 from thinktwice.options import GATE_PLACEMENTS, SITE_KINDS
 
 ACTIVATIONS: tuple[type[nn.Module], ...] = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU)
@@ -33,12 +33,7 @@ POOLS: tuple[type[nn.Module], ...] = (
 # Gated only at their input (placement "inputs": the authors' notebook gates every layer's input).
 LAYERS: tuple[type[nn.Module], ...] = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
 PLACEMENTS = GATE_PLACEMENTS
-#: Modules that can shrink a spatial map: convolutions and max/average pools.
-DOWNSAMPLERS: tuple[type[nn.Module], ...] = (
-    nn.Conv1d,
-    nn.Conv2d,
-    nn.Conv3d,
-    *POOLS,
+AVERAGES: tuple[type[nn.Module], ...] = (
     nn.AvgPool1d,
     nn.AvgPool2d,
     nn.AvgPool3d,
@@ -46,6 +41,8 @@ DOWNSAMPLERS: tuple[type[nn.Module], ...] = (
     nn.AdaptiveAvgPool2d,
     nn.AdaptiveAvgPool3d,
 )
+#: Modules that can shrink a spatial map: convolutions and max/average pools.
+DOWNSAMPLERS: tuple[type[nn.Module], ...] = (nn.Conv1d, nn.Conv2d, nn.Conv3d, *POOLS, *AVERAGES)
 # Smooth or saturating activations: no on/off gate, no guided/deconvnet rule applies to them.
 OTHER_ACTIVATIONS: tuple[type[nn.Module], ...] = (
     nn.SiLU,
@@ -219,20 +216,21 @@ def survey_sites(model: nn.Module, example: torch.Tensor, placement: str = "outp
             )
         )
 
-    handles = []
-    for module in model.modules():
-        if site_kind(module) == "layer":
-            handles.append(module.register_forward_hook(record))
-        elif site_kind(module) is not None or isinstance(module, OTHER_ACTIVATIONS):
-            handles.append(module.register_forward_pre_hook(counter.enter))
-            hook = record if site_kind(module) is not None else counter.leave
-            handles.append(module.register_forward_hook(hook))
-    try:
-        with eval_mode(model), torch.no_grad(), counter:
-            model(example[:1])
-    finally:
-        for handle in handles:
-            handle.remove()
+    with exclusive(model):  # no other thread's forward may meet these hooks
+        handles = []
+        for module in model.modules():
+            if site_kind(module) == "layer":
+                handles.append(module.register_forward_hook(record))
+            elif site_kind(module) is not None or isinstance(module, OTHER_ACTIVATIONS):
+                handles.append(module.register_forward_pre_hook(counter.enter))
+                hook = record if site_kind(module) is not None else counter.leave
+                handles.append(module.register_forward_hook(hook))
+        try:
+            with eval_mode(model), torch.no_grad(), counter:
+                model(example[:1])
+        finally:
+            for handle in handles:
+                handle.remove()
     return SiteSurvey(sites=sites, functional=counter.calls, other_modules=others)
 
 

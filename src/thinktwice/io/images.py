@@ -130,6 +130,9 @@ def _check_path(file: Path) -> None:
     """Errors that need no decoding: missing path, folder, empty file."""
     try:
         status = file.stat()
+    except (UnicodeEncodeError, ValueError):  # a lone surrogate ("\ud800"), a NUL byte
+        shown = str(file).encode("utf-8", "backslashreplace").decode("utf-8")
+        raise ImageError(f"{shown}: not a file name this system can hold") from None
     except FileNotFoundError as exc:
         raise ImageError(f"{file}: no such file") from exc
     except PermissionError as exc:

@@ -10,6 +10,7 @@ from functools import cache
 from importlib import resources
 
 from thinktwice.errors import UnknownClassError
+from thinktwice.options import TOP_SPECS
 
 
 class ClassNames:
@@ -31,10 +32,15 @@ class ClassNames:
                 if index not in indices:
                     indices.append(index)
 
+    #: True for :meth:`numbered` names: the model's classes have no names of their own.
+    unnamed = False
+
     @classmethod
     def numbered(cls, count: int) -> ClassNames:
         """Names ``class 0 .. class count-1`` for a model that has no names."""
-        return cls([[f"class {i}"] for i in range(count)])
+        names = cls([[f"class {i}"] for i in range(count)])
+        names.unnamed = True
+        return names
 
     def __len__(self) -> int:
         return len(self._synonyms)
@@ -99,11 +105,28 @@ class ClassNames:
         return indices
 
     def _unknown_message(self, text: str) -> str:
+        if text.casefold().startswith("top") and text[3:].isdigit():
+            return f"unknown target {text!r}; the top-k targets are {' and '.join(TOP_SPECS)}"
+        if self.unnamed:
+            return (
+                f"unknown class {text!r}: this model's {len(self)} classes have no names "
+                f"(class 0 .. class {len(self) - 1}); pass an index, or name them with "
+                "thinktwice.wrap(..., class_names=[...])"
+            )
+        words = self.search(text, limit=5)
+        if words and self._matches_words(text, words):
+            listed = "; ".join(f"{i} {self.name(i)!r}" for i, _ in words)
+            return f"no class is named {text!r}; classes with it in their names: {listed}"
         close = self._close_indices(text, 5)
         if not close:
             return f"unknown class {text!r}; try `thinktwice classes QUERY` to search names"
         listed = "; ".join(f"{i} {self.name(i)!r}" for i in close)
         return f"unknown class {text!r}; close names: {listed}"
+
+    def _matches_words(self, text: str, found: list[tuple[int, str]]) -> bool:
+        """Whether :meth:`search` found ``text`` inside names (rather than close names)."""
+        needle = text.casefold()
+        return any(needle in names.casefold() for _, names in found)
 
 
 @cache

@@ -20,9 +20,11 @@ import numpy as np
 import torch
 from PIL import Image
 from torch import nn
+from torch.fx._symbolic_trace import is_fx_symbolic_tracing
 
 from thinktwice.errors import ModelError, OptionError
 from thinktwice.models.classes import ClassNames, imagenet_classes
+from thinktwice.models.state import eval_mode, exclusive, model_device, model_dtype
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -94,15 +96,76 @@ class Classifier(nn.Module):
         self.name = name
         self.gradcam_layer = self._layer_name(gradcam_layer)
         self.channel_order = channel_order
-        self.classes = _as_class_names(class_names)
+        # None: named when first needed, from the number of scores the network gives
+        self._classes = None if class_names is None else _as_class_names(class_names)
         self.training = network.training  # the wrapper itself follows the network's mode
+
+    @property
+    def classes(self) -> ClassNames:
+        """The class names: as given, else ImageNet's for a network with 1000 scores and
+        ``class 0 .. class N-1`` for any other (found by one forward of a grey image)."""
+        if self._classes is None:
+            with exclusive(self):
+                if self._classes is None:
+                    self._classes = _default_names(self._count_scores())
+        return self._classes
+
+    @classes.setter
+    def classes(self, names: ClassNames | Sequence[str]) -> None:
+        self._classes = _as_class_names(names)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         images = images.to(device=self.mean.device, dtype=self.mean.dtype)
         normalised = (images - self.mean) / self.std
         if self.channel_order == "BGR":
             normalised = normalised.flip(1)
-        return self.network(normalised)
+        if is_fx_symbolic_tracing():  # gating.split traces the network itself: no lock, no check
+            return self.network(normalised)
+        with exclusive(self):  # waits while another thread's explanation has hooks installed
+            scores = self.network(normalised)
+        return self._checked_scores(scores, len(images))
+
+    def _checked_scores(self, scores: object, count: int) -> torch.Tensor:
+        """The network's output when it is what every method needs, [N, classes] scores; a
+        ModelError saying what to change otherwise (a tuple, a dict, a feature map...)."""
+        network = type(self.network).__name__
+        if not isinstance(scores, torch.Tensor):
+            raise ModelError(
+                f"{network} returns a {type(scores).__name__}, not a tensor of class scores: "
+                "thinktwice needs forward() to return [N, classes] logits; wrap a module whose "
+                "forward returns just those (e.g. the first item of a tuple, the 'logits' entry "
+                "of a dict)"
+            )
+        if scores.dim() != 2 or scores.shape[0] != count:
+            raise ModelError(
+                f"{network} returns scores of shape {tuple(scores.shape)} for {count} image(s): "
+                "thinktwice needs [N, classes] logits (a feature map needs a global pool and "
+                "nn.Flatten() at the end)"
+            )
+        if self._classes is not None and scores.shape[1] != len(self._classes):
+            raise ModelError(
+                f"{network} gives {scores.shape[1]} class scores but the model has "
+                f"{len(self._classes)} class names; give one name per score "
+                "(wrap(..., class_names=[...]))"
+            )
+        return scores
+
+    def _count_scores(self) -> int:
+        """How many class scores the network gives, from one forward of a grey image."""
+        probe = torch.full((1, 3, *self.input_size), 0.5)
+        probe = probe.to(device=model_device(self), dtype=model_dtype(self))
+        with torch.no_grad(), eval_mode(self):
+            try:
+                scores = self(probe)
+            except ModelError:
+                raise
+            except Exception as error:  # noqa: BLE001 - the user's network, any failure
+                raise ModelError(
+                    f"{type(self.network).__name__} fails on a [1, 3, {self.input_size[0]}, "
+                    f"{self.input_size[1]}] input ({type(error).__name__}: "
+                    f"{str(error).splitlines()[0] if str(error) else ''}); check input_size"
+                ) from error
+        return int(scores.shape[1])
 
     def preprocess(self, image: Image.Image) -> torch.Tensor:
         """An RGB photo resized (not cropped) to the input size, as a [3, H, W] tensor in [0, 1].
@@ -133,9 +196,8 @@ class Classifier(nn.Module):
 
     def extra_repr(self) -> str:
         order = f", channel_order={self.channel_order!r}" if self.channel_order != "RGB" else ""
-        return (
-            f"name={self.name!r}, input_size={self.input_size}, classes={len(self.classes)}{order}"
-        )
+        classes = len(self._classes) if self._classes is not None else "from the network"
+        return f"name={self.name!r}, input_size={self.input_size}, classes={classes}{order}"
 
 
 def as_classifier(model: object) -> Classifier:
@@ -153,9 +215,14 @@ def as_classifier(model: object) -> Classifier:
     raise ModelError(f"expected a thinktwice Classifier (load_model() or wrap()), got {what}")
 
 
-def _as_class_names(class_names: ClassNames | Sequence[str] | None) -> ClassNames:
-    if class_names is None:
-        return imagenet_classes()
+def _default_names(count: int) -> ClassNames:
+    """ImageNet's names for 1000 scores; ``class 0 .. class N-1`` for any other number (a
+    10-class network must not be shown ImageNet's first ten classes)."""
+    names = imagenet_classes()
+    return names if count == len(names) else ClassNames.numbered(count)
+
+
+def _as_class_names(class_names: ClassNames | Sequence[str]) -> ClassNames:
     if isinstance(class_names, ClassNames):
         return class_names
     if isinstance(class_names, str) or not list(class_names):
@@ -178,7 +245,11 @@ def wrap(
 
     ``module`` maps a normalised [N, 3, H, W] batch to [N, classes] scores;
     ``mean``/``std`` are its per-channel input normalisation for images in [0, 1].
-    ``class_names`` defaults to the 1000 ImageNet classes. ``gradcam_layer`` names
+    ``class_names``: one name per score; by default ImageNet's when ``module`` gives 1000
+    scores, else ``class 0 .. class N-1`` (a name such as ``"tabby"`` then means nothing, an
+    index does). A network that returns anything but [N, classes] scores (a tuple, a dict,
+    a feature map), or more or fewer scores than names, is a ModelError at first use.
+    ``gradcam_layer`` names
     the module of ``module`` whose output Grad-CAM uses (default: the last spatial
     activation); an unknown name is an :class:`OptionError` here, not at first use.
     ``channel_order="BGR"`` is for networks trained on BGR input (Caffe): images

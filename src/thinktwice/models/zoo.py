@@ -20,6 +20,7 @@ from torch import nn
 
 from thinktwice.errors import UnknownModelError, WeightsError
 from thinktwice.models.alexnet import ALEXNET_LAST_CONV_ACTIVATION, alexnet
+from thinktwice.models.classes import imagenet_classes
 from thinktwice.models.classifier import IMAGENET_MEAN, IMAGENET_STD, Classifier
 from thinktwice.models.efficientnet_lite import LITE_VARIANTS, efficientnet_lite
 from thinktwice.models.googlenet import GOOGLENET_LAST_FEATURES, googlenet
@@ -30,7 +31,7 @@ from thinktwice.models.squeezenet import (
 )
 from thinktwice.models.state import resolve_device
 from thinktwice.models.vgg import VGG16_LAST_CONV_ACTIVATION, vgg16
-from thinktwice.models.weights import load_weights, packaged_weights
+from thinktwice.models.weights import check_finite, load_weights, packaged_weights
 from thinktwice.options import DEFAULT_MODEL
 
 LITE_MEAN = (0.5, 0.5, 0.5)
@@ -170,11 +171,13 @@ def load_model(
             )
         weights = spec.default_weights()
     spec.load(network, weights, spec.name)
+    check_finite(network.state_dict(), f"{weights}")  # whatever format the file was in
     classifier = Classifier(
         network,
         mean=spec.mean,
         std=spec.std,
         input_size=spec.input_size,
+        class_names=imagenet_classes(),  # every zoo network gives the 1000 ImageNet scores
         name=spec.name,
         gradcam_layer=spec.gradcam_layer,
         channel_order=spec.channel_order,

@@ -226,7 +226,7 @@ def feedback_trace_figure(
         interpolation="nearest",
         extent=(-0.5, n_iterations - 0.5, n_layers - 0.5, -0.5),
     )
-    heat_axes.set_yticks(np.arange(n_layers), [_shorten(name) for name in names])
+    heat_axes.set_yticks(np.arange(n_layers), _layer_labels(names))
     heat_axes.tick_params(axis="y", labelsize=tick_size, length=2)
     heat_axes.set_xlabel("iteration")
     heat_axes.set_ylabel("layer")
@@ -244,6 +244,7 @@ def bar_chart(
     *,
     ylabel: str = "error",
     value_format: str = "{:.1%}",
+    counts: Mapping[str, Mapping[str, int]] | None = None,
 ) -> Figure:
     """One panel per measure, one bar per method in each, labelled with its value.
 
@@ -254,6 +255,10 @@ def bar_chart(
     the pointing accuracy are never read on one scale. Methods keep one colour
     across panels and are named by their display names; a method that lacks a
     metric has no bar there. ``ylabel`` names a metric the function does not know.
+
+    ``counts`` (method -> metric -> number of images or trials behind the value) adds
+    each bar's 95% Wilson interval and the n under each panel: a bar from 8 images
+    says how little it knows.
     """
     if not errors:
         raise ValueError("bar_chart needs at least one method")
@@ -263,27 +268,45 @@ def bar_chart(
         raise ValueError("bar_chart needs at least one metric")
     panel_w = max(1.9, 0.42 * len(methods) + 0.7)
     figure = Figure(
-        figsize=(max(4.0, panel_w * len(chosen) + 0.4), 3.6 + (0.35 if title else 0.0)),
+        figsize=(max(4.0, panel_w * len(chosen) + 0.4), 3.9 + (0.35 if title else 0.0)),
         layout="constrained",
     )
     axes = figure.subplots(1, len(chosen), squeeze=False)[0]
     colours = matplotlib.colormaps["tab10"]
     positions = np.arange(len(methods), dtype=float)
+    upright = len(methods) >= 3  # side by side, "100.0%" labels would run into each other
     handles = []
     for ax, metric in zip(axes, chosen, strict=True):
         heights = np.array([_value(errors[method], metric) for method in methods])
         bars = ax.bar(positions, heights, 0.8, color=[colours(m % 10) for m in range(len(methods))])
         handles = list(bars)
-        labels = ["" if np.isnan(h) else value_format.format(h) for h in heights]
-        ax.bar_label(bars, labels=labels, padding=2, fontsize=8 if len(methods) <= 5 else 7)
+        tops = heights.copy()
+        n = [_count(counts, method, metric) for method in methods]
+        if counts is not None:
+            low, high = _wilson_bounds(heights, n)
+            shown = np.isfinite(low)
+            ax.errorbar(positions[shown], heights[shown],
+                        yerr=[heights[shown] - low[shown], high[shown] - heights[shown]],
+                        fmt="none", ecolor="0.25", elinewidth=1, capsize=3)  # fmt: skip
+            tops = np.where(shown, high, heights)
+        for x, height, top in zip(positions, heights, tops, strict=True):
+            if np.isnan(height):
+                continue
+            ax.annotate(value_format.format(height), (x, top), xytext=(0, 3),
+                        textcoords="offset points", ha="center", va="bottom",
+                        rotation=90 if upright else 0, fontsize=7.5 if upright else 8)  # fmt: skip
         name, better = metric_label(metric, ylabel)
         ax.set_title(name, fontsize=10)
         ax.set_ylabel(better, fontsize=9)
-        top = float(np.nanmax(heights)) if np.isfinite(heights).any() else 1.0
-        ax.set_ylim(0.0, top * 1.15 if top > 0 else 1.0)  # head room for the value labels
-        ax.set_yticks([tick for tick in ax.get_yticks() if 0.0 <= tick <= min(1.0, top * 1.15)])
+        top = float(np.nanmax(tops)) if np.isfinite(tops).any() else 0.0
+        ceiling = max(top, 0.05) * (1.45 if upright else 1.18)  # head room for the labels
+        ax.set_ylim(0.0, ceiling)
+        ax.set_yticks([t for t in MaxNLocator(5).tick_values(0.0, min(1.0, ceiling))
+                       if 0.0 <= t <= min(1.0, ceiling)])  # fmt: skip
         ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
         ax.set_xticks([])
+        if counts is not None:
+            ax.set_xlabel(_n_text(n, metric), fontsize=8)
         ax.grid(axis="y", alpha=0.3)
         ax.set_axisbelow(True)
         ax.spines[["top", "right"]].set_visible(False)
@@ -295,7 +318,8 @@ def bar_chart(
         frameon=False,
     )
     if title:
-        figure.suptitle(title, fontsize=12)
+        subtitle = " (whiskers: 95% intervals)" if counts is not None else ""
+        figure.suptitle(title + subtitle, fontsize=12)
     return figure
 
 
@@ -311,13 +335,21 @@ def _class_block(
     alpha: float,
     style: str,
 ) -> list[Axes]:
-    """One class of the model comparison: a titled panel with one column per model."""
-    class_title = models[0][1][k][0]
+    """One class of the model comparison: a titled panel with one column per model.
+
+    The panel's title is what every model's title for the class shares (its first line,
+    "tiger cat (282)"); each column shows the rest of its own model's title under the
+    model's name ("p = 62.3%"), so no model's score is shown as another's.
+    """
+    titles = [cells[k][0] for _, cells in models]
+    heads = {title.split("\n", 1)[0] for title in titles}
+    class_title = heads.pop() if len(heads) == 1 else titles[0]
     panel.suptitle(_wrap(class_title, 40), fontsize=11, fontweight="bold")
     axes = panel.subplots(1, len(models), squeeze=False)[0]
     for ax, (model_name, cells) in zip(axes, models, strict=True):
         own_title, saliency = cells[k]
-        heading = model_name if own_title == class_title else f"{model_name}\n{own_title}"
+        own = own_title.removeprefix(class_title).lstrip("\n")
+        heading = f"{model_name}\n{own}" if own else model_name
         _show_saliency(ax, image, saliency, cmap, alpha, style, heading)
     return list(axes)
 
@@ -416,6 +448,36 @@ def _metric_order(errors: Mapping[str, Mapping[str, float]]) -> list[str]:
     return list(seen)
 
 
+def _count(counts: Mapping[str, Mapping[str, int]] | None, method: str, metric: str) -> int:
+    if counts is None:
+        return 0
+    return int(counts.get(method, {}).get(metric) or 0)
+
+
+def _wilson_bounds(values: np.ndarray, counts: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    """The 95% Wilson score interval of each proportion from its number of trials (NaN where
+    there are none): unlike value +- 1.96 sd it stays inside [0, 1] and is not empty at 0%
+    or 100%."""
+    n = np.asarray(counts, dtype=float)
+    z = 1.959963984540054
+    with np.errstate(invalid="ignore", divide="ignore"):
+        centre = (values + z * z / (2 * n)) / (1 + z * z / n)
+        half = z / (1 + z * z / n) * np.sqrt(values * (1 - values) / n + z * z / (4 * n * n))
+    missing = (n <= 0) | ~np.isfinite(values)
+    return np.where(missing, np.nan, centre - half), np.where(missing, np.nan, centre + half)
+
+
+def _n_text(counts: Sequence[int], metric: str) -> str:
+    """ "n = 8 images" under a panel (a range when the methods differ)."""
+    unit = "trials" if metric.startswith("pointing") else "images"
+    measured = sorted({c for c in counts if c > 0})
+    if not measured:
+        return ""
+    if len(measured) == 1:
+        return f"n = {measured[0]:,} {unit}"
+    return f"n = {measured[0]:,}-{measured[-1]:,} {unit}"
+
+
 def _value(per_metric: Mapping[str, float], metric: str) -> float:
     value = per_metric.get(metric)
     return float("nan") if value is None else float(value)
@@ -429,5 +491,18 @@ def _wrap(text: str, width: int = 24) -> str:
     return "\n".join(lines)
 
 
-def _shorten(name: str, limit: int = 32) -> str:
-    return name if len(name) <= limit else "..." + name[-(limit - 3) :]
+def _layer_labels(names: Sequence[str], limit: int = 48) -> list[str]:
+    """Layer names as the trace shows them: without the prefix every one shares (the
+    ``network.`` of a Classifier's modules), whole up to ``limit`` characters, and longer
+    ones cut in the middle, so both the block and the layer stay readable."""
+    prefix = "network."
+    if names and all(name.startswith(prefix) for name in names):
+        names = [name[len(prefix) :] for name in names]
+    return [_middle_cut(name, limit) for name in names]
+
+
+def _middle_cut(name: str, limit: int) -> str:
+    if len(name) <= limit:
+        return name
+    keep = limit - 1
+    return name[: keep // 2] + "\u2026" + name[-(keep - keep // 2) :]

@@ -148,12 +148,12 @@ def paired_tables(paired: Mapping[str, Any], labels: Mapping[str, str] | None = 
             for c in paired["localization"]
         ]  # fmt: skip
         parts.append(
-            f"<h3>{name} against each method, image by image (McNemar)</h3>"
+            f"<h3>{name} against each method, image by image or trial by trial (McNemar)</h3>"
             + _table(
                 [
                     "against",
-                    "localized with",
-                    "images",
+                    "localized with / pointing",
+                    "images or trials",
                     f"only {name}",
                     "only the other",
                     "z",
@@ -163,7 +163,8 @@ def paired_tables(paired: Mapping[str, Any], labels: Mapping[str, str] | None = 
                 "paired-localization",
             )  # fmt: skip
             + '<p class=small>An image counts under "GT label" when every ground-truth class '
-            "of it is localized; exact p: two-sided binomial test on the two discordant "
+            "of it is localized; pointing rows count trials, one per (image, label); exact p: "
+            "two-sided binomial test on the two discordant "
             "counts.</p>"
         )
     if paired.get("faithfulness"):
@@ -250,7 +251,7 @@ def _settings_list(settings: Mapping[str, Any]) -> str:
     for key, value in settings.items():
         if value in (None, {}, []):
             continue
-        shown = value if isinstance(value, str) else json.dumps(value)
+        shown = value if isinstance(value, str) else json.dumps(value)  # plain data: as JSON
         items.append(
             f"<div><dt>{html.escape(str(key))}</dt><dd>{html.escape(str(shown))}</dd></div>"
         )

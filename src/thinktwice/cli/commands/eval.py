@@ -18,6 +18,7 @@ from thinktwice.cli.common import (
     PROGRAM,
     add_device_argument,
     add_feedback_arguments,
+    add_threads_argument,
     feedback_options,
 )
 from thinktwice.cli.scoring import add_scoring_arguments, heldout_from
@@ -36,6 +37,7 @@ from thinktwice.options import EVAL_METRICS as METRICS
 from thinktwice.options import METHOD_NAMES as METHODS
 
 NAME = "eval"
+CLASS_MAP_LIMIT = 16 * 2**20
 HELP = "localization / classification error, pointing game and faithfulness of methods on a dataset"
 
 EPILOG = """\
@@ -155,9 +157,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(default: the VOC folder's imagenet_class_map.json, when it has one)",
     )
     add_scoring_arguments(parser)
-    parser.add_argument("--threads", type=int, help="torch threads per process")
+    add_threads_argument(parser, "torch threads per process (default: the cores / ranks)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    add_device_argument(parser)
+    add_device_argument(parser, threads=False)
     add_feedback_arguments(parser)
 
 
@@ -167,6 +169,7 @@ def run(args: argparse.Namespace) -> int:
     from thinktwice.evaluation.html_report import write_html_report
     from thinktwice.evaluation.report import SUMMARY_NAME, TABLE_NAME, markdown_summary
     from thinktwice.evaluation.results import RESULTS_NAME
+    from thinktwice.evaluation.run_folder import check_dataset, check_run_folder
     from thinktwice.evaluation.runner import EvalSettings, evaluate
     from thinktwice.models.zoo import load_model
 
@@ -192,12 +195,14 @@ def run(args: argparse.Namespace) -> int:
         heldout=heldout_from(args.tau_from),
     )
     settings.validate()
+    check_run_folder(args.out)  # refusals come before the model is loaded
     dataset = open_dataset(
         args.dataset, split=args.split, class_map=class_map, rescale_boxes=args.rescale_boxes
     )
     # a VOC folder's own ImageNet class map applies unless --class-map gave one: record it
     settings = dataclasses.replace(settings, class_map=getattr(dataset, "class_map", class_map))
     _note_untargeted(dataset)
+    check_dataset(dataset)
     model = load_model(args.model, weights=args.weights, device=args.device)
     with torchrun_shard(args.threads) as shard:
         summaries = evaluate(
@@ -256,12 +261,14 @@ def _split_list(text: str) -> list[str]:
 
 
 def _read_class_map(path: str | None) -> dict[str, list[int]] | None:
+    from thinktwice.io.checked_json import read_json
+
     if path is None:
         return None
     try:
-        data: Any = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise OptionError(f"--class-map {path}: unreadable ({error})") from error
+        data: Any = read_json(path, what="class map", limit=CLASS_MAP_LIMIT, error=OptionError)
+    except OptionError as error:
+        raise OptionError(f"--class-map {error}") from None
     if not isinstance(data, dict) or not all(
         isinstance(v, list) and all(isinstance(i, int) and not isinstance(i, bool) for i in v)
         for v in data.values()

@@ -16,6 +16,7 @@ from pathlib import Path
 from PIL import Image
 
 from thinktwice.errors import DatasetError
+from thinktwice.io.files import read_regular_file
 from thinktwice.io.images import load_image
 from thinktwice.localization.boxes import Box
 from thinktwice.models.classes import imagenet_classes
@@ -191,6 +192,26 @@ def inclusive_box(coords: tuple[int, int, int, int], width: int, height: int, wh
             f"{width}x{height} image"
         )
     return Box(x0, y0, x1, y1)
+
+
+#: The largest annotation file (XML, id list, annotation table) a reader takes.
+ANNOTATION_LIMIT = 64 * 2**20
+
+
+def read_annotation(path: Path, what: str = "annotation file") -> bytes:
+    """The bytes of an annotation file: a regular file of bounded size (a FIFO or a device
+    planted there is refused before reading; DatasetError naming the file)."""
+    return read_regular_file(path, limit=ANNOTATION_LIMIT, what=what, error=DatasetError)
+
+
+def read_text_lines(path: Path, what: str = "annotation file") -> list[str]:
+    """The lines of a UTF-8 text annotation file (a byte-order mark is not part of the first
+    line); DatasetError naming the file when it is not such a file."""
+    try:
+        text = read_annotation(path, what).decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise DatasetError(f"{path}: not UTF-8 text (byte {error.start}: {error.reason})") from None
+    return text.splitlines()
 
 
 class LoadedDataset(Dataset):

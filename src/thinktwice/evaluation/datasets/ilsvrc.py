@@ -47,6 +47,7 @@ from thinktwice.evaluation.datasets.base import (
     check_split,
     imagenet_synsets,
     inclusive_box,
+    read_text_lines,
 )
 from thinktwice.evaluation.datasets.voc_xml import RawObject, read_voc_xml
 
@@ -66,10 +67,7 @@ def find_split_lists(root: Path) -> dict[str, Path]:
 
 def read_split_ids(path: Path) -> tuple[str, ...]:
     """The image ids a split file lists, one per line (blank lines ignored)."""
-    try:
-        lines = path.read_text().splitlines()
-    except (OSError, UnicodeDecodeError) as error:
-        raise DatasetError(f"{path}: unreadable split list ({error})") from error
+    lines = read_text_lines(path, what="split list")
     return tuple(line.strip() for line in lines if line.strip())
 
 

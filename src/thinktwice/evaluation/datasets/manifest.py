@@ -12,7 +12,7 @@ Format::
 the photo the boxes were drawn on (checked against the decoded photo when it is
 read); ``classes`` the classes accepted for the object, each an ImageNet-1k
 index (``285``) or a WordNet synset id (``"n02124075"``); ``name`` is optional
-(shown, not used for scoring); ``difficult`` optional (default false).
+(shown, not used for scoring); ``difficult`` optional (true or false, default false).
 
 Box convention: the boxes were drawn by hand and their far edges reach the
 image size (``x1 = 640`` on a 640-pixel-wide image), so ``x1``/``y1`` are read
@@ -23,7 +23,7 @@ outside the image, ends beyond its size or is empty is an error.
 
 from __future__ import annotations
 
-import json
+from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,7 @@ from thinktwice.evaluation.datasets.base import (
     check_split,
     imagenet_synsets,
 )
+from thinktwice.io.checked_json import read_json
 from thinktwice.localization.boxes import Box
 
 NUM_CLASSES = 1000
@@ -68,20 +69,15 @@ class ManifestDataset(LoadedDataset):
 
 
 def _read_manifest(path: Path, num_classes: int) -> list[Sample]:
-    if not path.is_file():
+    if not path.exists():
         raise DatasetError(f"box manifest not found: {path}")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as error:
-        raise DatasetError(f"cannot read {path}: {error}") from error
-    except json.JSONDecodeError as error:
-        raise DatasetError(f"{path}:{error.lineno}: not valid JSON ({error.msg})") from error
+    data = read_json(path, what="box manifest", error=DatasetError)
     images = data.get("images") if isinstance(data, dict) else None
     if not isinstance(images, list):
         raise DatasetError(f"{path}: expected an object with an 'images' list")
     samples = [_parse_image(path, entry, i, num_classes) for i, entry in enumerate(images)]
-    ids = [sample.image_id for sample in samples]
-    duplicates = sorted({i for i in ids if ids.count(i) > 1})
+    counts = Counter(sample.image_id for sample in samples)
+    duplicates = sorted(i for i, count in counts.items() if count > 1)
     if duplicates:
         raise DatasetError(f"{path}: images listed more than once: {', '.join(duplicates)}")
     return samples
@@ -134,9 +130,19 @@ def _parse_object(obj: Any, where: str, width: int, height: int, num_classes: in
     return GroundTruth(
         classes=frozenset(classes),
         box=box,
-        difficult=bool(obj.get("difficult", False)),
+        difficult=_difficult(obj.get("difficult", False), where),
         names=(name,) if isinstance(name, str) else (),
     )
+
+
+def _difficult(value: Any, where: str) -> bool:
+    """The ``difficult`` flag: a JSON boolean (0 and 1 are taken too); the text "false"
+    is not false to ``bool()``, so text is refused rather than read as difficult."""
+    if value is None or isinstance(value, bool):
+        return bool(value)
+    if _is_int(value) and value in (0, 1):
+        return bool(value)
+    raise DatasetError(f"{where}: 'difficult' must be true or false, got {value!r}")
 
 
 def _synset_class(wnid: str, where: str) -> int:

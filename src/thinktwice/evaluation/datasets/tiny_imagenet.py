@@ -29,6 +29,7 @@ from thinktwice.evaluation.datasets.base import (
     imagenet_synsets,
     inclusive_box,
     parse_int,
+    read_text_lines,
 )
 
 ANNOTATIONS = "val_annotations.txt"
@@ -82,10 +83,7 @@ class TinyImageNetVal(LoadedDataset):
 def _read_annotations(root: Path, synsets: Mapping[str, int]) -> list[tuple[int, Sample]]:
     """(N, sample) for every line of the annotation file, sorted by N."""
     path = root / ANNOTATIONS
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as error:
-        raise DatasetError(f"cannot read {path}: {error}") from error
+    lines = read_text_lines(path)
     images = root / IMAGES
     samples: dict[int, Sample] = {}
     for line_number, line in enumerate(lines, start=1):

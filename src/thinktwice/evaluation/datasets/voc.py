@@ -46,6 +46,7 @@ from thinktwice.evaluation.datasets.base import (
     Sample,
     check_split,
     inclusive_box,
+    read_text_lines,
 )
 from thinktwice.evaluation.datasets.voc_xml import RawObject, read_voc_xml
 
@@ -197,10 +198,7 @@ def _all_ids(root: Path) -> tuple[str, ...]:
 
 def _split_ids(root: Path, split: str) -> tuple[str, ...]:
     path = root / SPLITS_DIR / f"{split}.txt"
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as error:
-        raise DatasetError(f"cannot read {path}: {error}") from error
+    lines = read_text_lines(path, what="split list")
     ids: list[str] = []
     for line_number, line in enumerate(lines, start=1):
         tokens = line.split()

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from thinktwice.errors import DatasetError
-from thinktwice.evaluation.datasets.base import parse_int
+from thinktwice.evaluation.datasets.base import parse_int, read_annotation
 
 _BOX_FIELDS = ("xmin", "ymin", "xmax", "ymax")
 
@@ -47,13 +47,12 @@ class RawAnnotation:
 
 def read_voc_xml(path: Path) -> RawAnnotation:
     """Parse one annotation file; DatasetError naming the file (and line) on any defect."""
+    data = read_annotation(path)  # a FIFO or a device is refused before reading
     try:
-        root = ET.parse(path).getroot()
+        root = ET.fromstring(data)
     except ET.ParseError as error:
         line = error.position[0] if error.position else "?"
         raise DatasetError(f"{path}:{line}: not valid XML ({error})") from error
-    except OSError as error:
-        raise DatasetError(f"cannot read {path}: {error}") from error
     if root.tag != "annotation":
         raise DatasetError(f"{path}: root element is <{root.tag}>, expected <annotation>")
     size = root.find("size")

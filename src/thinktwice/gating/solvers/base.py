@@ -127,8 +127,10 @@ class Solver(ABC):
         gated: Sequence[GateSite],
         observe: Sequence[GateSite] = (),
     ) -> GateRule:
+        installed = self.installed_sites(sites, gated)
+        keys = {site.key for site in installed}
         return GateRule(
-            [*self.installed_sites(sites, gated), *observe],
+            [*installed, *(site for site in observe if site.key not in keys)],
             recursive=self.recursive,
             gated={site.key for site in gated},
             prune_only=self.prune_only,
@@ -358,7 +360,8 @@ def warn_if_not_monotone(result: FeedbackResult, solver: str) -> None:
     if broken:
         warnings.warn(
             f"{solver}: the target score decreased during feedback for pair(s) {broken[:10]}; "
-            "see result.scores",
+            "the score of every pass is in the explanation's scores (Python) and in the plot "
+            "of `thinktwice feedback-trace` (command line)",
             RuntimeWarning,
             stacklevel=3,
         )

@@ -13,6 +13,7 @@ import torch
 from thinktwice.errors import OptionError
 from thinktwice.gating.rules import GateRule, SiteState
 from thinktwice.gating.solvers.base import Solver, Step
+from thinktwice.options import RELAXED_SPARSITY, RELAXED_STEP
 
 CONVERGENCE_STEP = 1e-3  # largest gate change below which the ascent has stopped moving
 
@@ -22,7 +23,9 @@ class RelaxedAscent(Solver):
 
     name = "relaxed"
 
-    def __init__(self, max_iter: int = 10, step: float = 0.5, sparsity: float = 0.0):
+    def __init__(
+        self, max_iter: int = 10, step: float = RELAXED_STEP, sparsity: float = RELAXED_SPARSITY
+    ):
         super().__init__(max_iter=max_iter)
         if not step > 0 or not sparsity >= 0:
             raise OptionError(

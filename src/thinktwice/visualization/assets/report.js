@@ -15,6 +15,7 @@
   const SIDE = DATA.map_side;
   const LUT = bytesOf(DATA.colormap);
   const THRESHOLD = DATA.iou_threshold;
+  const TOLERANCE = DATA.pointing_tolerance || 15; // pixels of the photo, as TorchRay
   const CELL = 150;
 
   const METRICS = {
@@ -280,6 +281,25 @@
     ctx.restore();
   }
 
+  // Where the map pointed (the pointing game's maximum): a cross, and the circle of the game's
+  // tolerance around it, green for a hit and red for a miss.
+  function markPoint(ctx, frame, point, hit) {
+    const x = frame.x + (point[0] + 0.5) * frame.scale, y = frame.y + (point[1] + 0.5) * frame.scale;
+    const radius = Math.max(3, TOLERANCE * frame.scale);
+    ctx.save();
+    ctx.lineWidth = 2;
+    for (const [colour, width] of [["#000", 4], [hit ? "#1a9850" : "#d73027", 2]]) {
+      ctx.strokeStyle = colour;
+      ctx.lineWidth = width;
+      ctx.beginPath();
+      ctx.arc(x, y, radius, 0, 2 * Math.PI);
+      ctx.moveTo(x - 5, y); ctx.lineTo(x + 5, y);
+      ctx.moveTo(x, y - 5); ctx.lineTo(x, y + 5);
+      ctx.stroke();
+    }
+    ctx.restore();
+  }
+
   // One picture: the photo, or a method's map over it, with ground truth and the method's box.
   function draw(canvas, img, photo, method, size) {
     const ratio = window.devicePixelRatio || 1;
@@ -307,6 +327,7 @@
       if (!method || gt[4] === wanted) strokeBox(ctx, frame, gt, "#39ff14", true, 1.5);
     }
     if (k && k.b) strokeBox(ctx, frame, k.b, "#00e5ff", false, 2);
+    if (k && k.pp) markPoint(ctx, frame, k.pp, k.pt);
     if (method && !(k && k.m)) {
       ctx.fillStyle = "#ccc";
       ctx.font = "12px sans-serif";
@@ -389,6 +410,7 @@
     gallery.replaceChildren(
       el("div", { class: "legend" }, [el("i", { style: "border-top:2px dashed #39ff14" }), "ground truth",
         el("i", { style: "border-top:2px solid #00e5ff" }), "method's box",
+        el("span", { class: "pointmark", text: "\u2295" }), `where the map points (${TOLERANCE} px circle)`,
         el("i", { style: "border-top:3px solid var(--hit)" }), "hit",
         el("i", { style: "border-top:3px solid var(--miss)" }),
         `miss (by ${METRICS[state.metric].name}); IoU of the shown label's box, \u2713 at \u2265 ${THRESHOLD}`]),
