@@ -14,6 +14,7 @@ from thinktwice.attribution.feedback import Feedback
 from thinktwice.attribution.gradcam import GradCAM
 from thinktwice.errors import OptionError
 from thinktwice.gating.sites import finer_feature_map, module_site
+from thinktwice.gating.solvers.attention import TopDownAttention
 
 
 def _two_scale_classifier():
@@ -135,3 +136,14 @@ def test_the_default_on_a_net_without_a_finer_map_gates_the_class_maps_own_layer
     assert result.saliency.shape == (3, 8, 8) and torch.isfinite(result.saliency).all()
     assert float(result.saliency.min()) >= 0 and float(result.saliency.max()) <= 1  # fused
     assert result.details["sites"] == ["network.1"]
+
+
+def test_intermediate_passes_stop_their_backward_at_the_class_map_layer(lite0, monkeypatch):
+    """The attention update reads only the observed class map, so its first pass needs no
+    backward below it; the maps are those of a backward down to the gated site."""
+    photos = torch.rand(3, 3, 224, 224)
+    fast = Feedback(lite0).attribute(photos, [285, 1, 281])
+    monkeypatch.setattr(TopDownAttention, "reads_observed_only", False)
+    full = Feedback(lite0).attribute(photos, [285, 1, 281])
+    torch.testing.assert_close(fast.saliency, full.saliency, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(fast.scores, full.scores)

@@ -116,6 +116,13 @@ class GateRule:
         self.graph_from_lowest_gate = False
         self.graph_root: torch.Tensor | None = None
         self._lowest_gate = next((s.key for s in sites if s.key in self.gated), None)
+        # Where that graph starts instead, for a pass whose update reads one higher site
+        # only (the attention solver's class-map layer): None is the lowest gate.
+        self.graph_root_key: str | None = None
+
+    @property
+    def _graph_start(self) -> str | None:
+        return self.graph_root_key or self._lowest_gate
 
     def apply(
         self, site: GateSite, module: nn.Module, inputs: torch.Tensor, output: torch.Tensor
@@ -126,7 +133,7 @@ class GateRule:
             state.inputs = inputs.detach()
         if state.frozen is not None:
             output = state.frozen(inputs)
-        if self.graph_from_lowest_gate and site.key == self._lowest_gate:
+        if self.graph_from_lowest_gate and site.key == self._graph_start:
             output = self.graph_root = output.detach().requires_grad_(True)
         return self._gated(site, state, output)
 
@@ -134,7 +141,7 @@ class GateRule:
         """The gate on a module's input (no freezing: the module itself is not hooked)."""
         state = self.states[site.key]
         state.module = module
-        if self.graph_from_lowest_gate and site.key == self._lowest_gate:
+        if self.graph_from_lowest_gate and site.key == self._graph_start:
             inputs = self.graph_root = inputs.detach().requires_grad_(True)
         return self._gated(site, state, inputs)
 

@@ -36,6 +36,7 @@ class TopDownAttention(Solver):
 
     name = "attention"
     observes_class_map = True
+    reads_observed_only = True
 
     def __init__(self, max_iter: int = 1):
         super().__init__(max_iter=max_iter)

@@ -105,6 +105,9 @@ class Solver(ABC):
     monotone_expected: ClassVar[bool] = False
     #: Whether :meth:`update` reads the class-map layer (passed to :meth:`solve` as ``observe``).
     observes_class_map: ClassVar[bool] = False
+    #: Whether :meth:`update` reads nothing but the observed sites: its intermediate passes
+    #: then need no backward below them (the gates' own gradients go unread).
+    reads_observed_only: ClassVar[bool] = False
 
     def __init__(self, max_iter: int = 10, decision: str = "gain", prune_only: bool = False):
         if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 0:
@@ -136,6 +139,11 @@ class Solver(ABC):
             prune_only=self.prune_only,
             decision=self.decision,
         )
+
+    def _graph_start(self, observe: Sequence[GateSite], last: bool) -> str | None:
+        """Where an intermediate pass's backward may stop: at the observed site when the
+        update reads only that (``reads_observed_only``), else at the lowest gate (None)."""
+        return observe[-1].key if self.reads_observed_only and observe and not last else None
 
     @abstractmethod
     def update(self, rule: GateRule, step: Step, *, apply: bool = True) -> torch.Tensor:
@@ -170,6 +178,7 @@ class Solver(ABC):
         with rules_installed(classifier, rule.sites, rule):
             for iteration in range(self.max_iter + 1):
                 last = iteration == self.max_iter
+                rule.graph_root_key = self._graph_start(observe, last)
                 out = gated_pass(
                     classifier,
                     images,
@@ -184,6 +193,9 @@ class Solver(ABC):
                 converged = self.update(rule, step, apply=not last)
                 if last or bool(converged.all()):
                     break
+            if rule.graph_root_key is not None:  # a fixed point before the last pass: the
+                rule.graph_root_key = None  # maps want the gradients its backward skipped
+                out = gated_pass(classifier, images, targets, rule, template=False, prefix=prefix)
             if template and out.template is None:  # the template at the final gates
                 rule.recursive = False
                 out = gated_pass(classifier, images, targets, rule, template=True)
