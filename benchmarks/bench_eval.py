@@ -158,7 +158,8 @@ def full_size(args: argparse.Namespace) -> None:
           f"images/s); one core: wall {one:.1f} s ({args.images / one:.2f} images/s)")  # fmt: skip
     print(f"2 cores = {one / two:.2f}x one core (target >= 1.8x); load average "
           f"{load_before:.1f} before, {load_after:.1f} after\n")  # fmt: skip
-    bench_grabcut.run(args.grabcut_imagenet, args.grabcut_voc, 2)
+    if args.grabcut_imagenet or args.grabcut_voc:  # 0 and 0: the GrabCut comparison is skipped
+        bench_grabcut.run(args.grabcut_imagenet, args.grabcut_voc, 2)
 
 
 def main() -> None:
