@@ -1,4 +1,5 @@
-"""The class activation map, the one formula Grad-CAM and the attention gates share.
+"""The class activation map and its per-pair [0, 1] scaling, shared by Grad-CAM, the
+attention gates and feedback's fused map.
 
 It lives outside :mod:`thinktwice.attribution` (which imports the feedback method and
 so the solvers) so that a solver can read a class map without an import cycle.
@@ -20,3 +21,13 @@ def class_activation_map(
     cam = (weights * activations).sum(dim=1, keepdim=True).clamp_min(0)
     cam = F.interpolate(cam, size=tuple(size), mode="bilinear", align_corners=False)
     return cam[:, 0]
+
+
+def unit_range(maps: torch.Tensor) -> torch.Tensor:
+    """[N, ...] mapped to [0, 1] per map (min-max); a flat map becomes ones."""
+    flat = maps.flatten(1)
+    shape = (-1,) + (1,) * (maps.dim() - 1)
+    low = flat.amin(dim=1).view(shape)
+    span = flat.amax(dim=1).view(shape) - low
+    scaled = (maps - low) / span.clamp_min(1e-30)
+    return torch.where(span > 0, scaled, torch.ones_like(maps))

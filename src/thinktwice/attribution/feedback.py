@@ -27,7 +27,7 @@ from thinktwice.attribution.base import (
     warn_ungated,
 )
 from thinktwice.attribution.gradcam import grad_cam, last_spatial_site
-from thinktwice.cam import class_activation_map
+from thinktwice.cam import class_activation_map, unit_range
 from thinktwice.errors import ModelError, OptionError
 from thinktwice.gating.hooks import rules_installed
 from thinktwice.gating.sites import (
@@ -176,13 +176,20 @@ def cam_of_last_pass(
     calls = [s for s in sites if s.name == layer]
     if len(calls) != 1 or calls[0].position != "output" or calls[0] not in result.sites:
         return None
-    key = calls[0].key
+    recorded = recorded_map(result, calls[0].key)
+    return None if recorded is None else class_activation_map(*recorded, size)
+
+
+def recorded_map(
+    result: FeedbackResult, key: str, *, gated: bool = True
+) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """(feature map, dS/d feature map) the solver's last pass recorded at site ``key``,
+    the feature map times its final gate when ``gated``; None unless both are [N, C, H, W]."""
     activation, grad = result.last_pass.get(key, (None, None))
     if activation is None or grad is None or activation.dim() != 4:
         return None
-    gate = result.gates.get(key)
-    feature_map = activation if gate is None else activation * gate
-    return class_activation_map(feature_map, grad, size)
+    gate = result.gates.get(key) if gated else None
+    return (activation if gate is None else activation * gate), grad
 
 
 def gate_gains(result: FeedbackResult, site: GateSite, size: Sequence[int]) -> torch.Tensor:
@@ -191,14 +198,13 @@ def gate_gains(result: FeedbackResult, site: GateSite, size: Sequence[int]) -> t
     ReLUs and pools this is each unit's gain ``y * dS/dy`` where positive: where the gates
     let the class's evidence through. With open gates it is LayerCAM's formula (Jiang et
     al., 2021) at that layer."""
-    activation, grad = result.last_pass.get(site.key, (None, None))
-    if activation is None or grad is None or activation.dim() != 4:
+    recorded = recorded_map(result, site.key)
+    if recorded is None:
         raise ModelError(
             f"feedback: saliency='gains' needs a spatial gated site with a gradient; "
             f"{site.key!r} gave none"
         )
-    gate = result.gates.get(site.key)
-    gated = activation if gate is None else activation * gate
+    gated, grad = recorded
     gains = (grad.clamp_min(0) * gated).sum(dim=1, keepdim=True)
     return F.interpolate(gains, size=tuple(size), mode="bilinear", align_corners=False)[:, 0]
 
@@ -210,23 +216,13 @@ def fused_map(class_map: torch.Tensor, gains: torch.Tensor) -> torch.Tensor:
     return unit_range(class_map) * unit_range(gains)
 
 
-def unit_range(maps: torch.Tensor) -> torch.Tensor:
-    """[N, H, W] mapped to [0, 1] per map; a flat map becomes ones."""
-    low = maps.flatten(1).amin(dim=1).view(-1, 1, 1)
-    span = maps.flatten(1).amax(dim=1).view(-1, 1, 1) - low
-    scaled = (maps - low) / span.clamp_min(1e-30)
-    return torch.where(span > 0, scaled, torch.ones_like(maps))
-
-
 def observed_class_map(
     result: FeedbackResult, site: GateSite, size: Sequence[int]
 ) -> torch.Tensor | None:
     """Grad-CAM of the gated network at an observed (not gated) ``site``, read from the
     solver's last pass; None when the pass recorded nothing there."""
-    activation, grad = result.last_pass.get(site.key, (None, None))
-    if activation is None or grad is None or activation.dim() != 4:
-        return None
-    return class_activation_map(activation, grad, size)
+    recorded = recorded_map(result, site.key, gated=False)
+    return None if recorded is None else class_activation_map(*recorded, size)
 
 
 def with_preset(preset: str | None, options: dict[str, Any]) -> dict[str, Any]:
@@ -506,9 +502,11 @@ class Feedback(AttributionMethod):
         """Grad-CAM of the gated network: from the last pass where it recorded Grad-CAM's
         layer (observed or gated there), else from one more pass."""
         size = inputs.shape[-2:]
-        observed = [observed_class_map(result, site, size) for site in self.observed]
-        if observed and observed[-1] is not None:
-            return observed[-1]
+        if (
+            self.observed
+            and (cam := observed_class_map(result, self.observed[-1], size)) is not None
+        ):
+            return cam
         cam = cam_of_last_pass(result, sites, self.cam_layer, size)
         if cam is None:
             cam = gated_grad_cam(

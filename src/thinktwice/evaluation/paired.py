@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-from thinktwice.evaluation.metrics import ImageOutcome
+from thinktwice.evaluation.metrics import POINTING_SUBSETS, ImageOutcome
 from thinktwice.evaluation.pointing import PointingTrial
 
 EXACT_WILCOXON_MAX = 50
@@ -33,11 +33,11 @@ CRITERIA: dict[str, Callable[[ImageOutcome], bool | None]] = {
     "top-1": lambda o: o.loc_top1,
     "top-5": lambda o: o.loc_top5,
 }
-# Pointing: which trials count under each criterion; a trial is one (image, label) pair,
-# hit or miss, so the test is on trials rather than images.
+# Pointing: which trials count under each criterion (the summary's subsets); a trial is one
+# (image, label) pair, hit or miss, so the test is on trials rather than images.
 TRIAL_CRITERIA: dict[str, Callable[[PointingTrial], bool]] = {
-    "pointing": lambda trial: True,
-    "pointing, difficult": lambda trial: trial.difficult,
+    "pointing": POINTING_SUBSETS["pointing"],
+    "pointing, difficult": POINTING_SUBSETS["pointing_difficult"],
 }
 
 

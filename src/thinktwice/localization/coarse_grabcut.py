@@ -17,8 +17,16 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from thinktwice.localization.grabcut import GRABCUT_SEED, grabcut_seeds
-from thinktwice.localization.result import Localization, component_box, map_problem, to_image_size
+from thinktwice.localization.grabcut import (
+    FLAT_MAP,
+    GRABCUT_SEED,
+    box_in_photo,
+    grabcut_seeds,
+    input_problem,
+    seeded,
+    shrunk,
+)
+from thinktwice.localization.result import Localization, to_image_size
 
 COARSE_SIDE = 128
 REFINE_ITERATIONS = 1
@@ -36,46 +44,35 @@ def coarse_grabcut_box(
     refine: int = REFINE_ITERATIONS,
 ) -> Localization:
     """Box of the object the map points at, in ``image``'s pixels (see the module)."""
-    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-        raise ValueError(f"image must be HxWx3 uint8, got {image.shape} {image.dtype}")
-    problem = map_problem(np.asarray(saliency))
+    problem = input_problem(image, saliency)
     if problem:
         return Localization.none(problem)
     height, width = image.shape[:2]
-    work = _shrunk(image, max_side)
+    work = shrunk(image, max_side)
     seeds = grabcut_seeds(to_image_size(np.asarray(saliency), *_size(work)), fg_quantile,
                           bg_quantile)  # fmt: skip
-    if not (seeds == cv2.GC_FGD).any() or not (seeds == cv2.GC_BGD).any():
-        return Localization.none("saliency map too flat to seed foreground and background")
+    if not seeded(seeds):
+        return Localization.none(FLAT_MAP)
     bgr = cv2.cvtColor(work, cv2.COLOR_RGB2BGR)
     models = np.zeros((1, 65)), np.zeros((1, 65))
-    small = _shrunk(bgr, coarse_side)
+    small = shrunk(bgr, coarse_side)
     if small.shape != bgr.shape:
         coarse = grabcut_seeds(to_image_size(np.asarray(saliency), *_size(small)), fg_quantile,
                                bg_quantile)  # fmt: skip
-        if (coarse == cv2.GC_FGD).any() and (coarse == cv2.GC_BGD).any():
+        if seeded(coarse):
             cv2.setRNGSeed(GRABCUT_SEED)
             cv2.grabCut(small, coarse, None, *models, iterations, cv2.GC_INIT_WITH_MASK)
             mask = _refined_start(coarse, seeds)
             cv2.grabCut(bgr, mask, None, *models, max(refine, 1), cv2.GC_EVAL)
-            return _box(mask, width, height)
+            return box_in_photo((mask & 1).astype(bool), width, height)
     mask = seeds.copy()  # the working size is already small: the paper's recipe
     cv2.setRNGSeed(GRABCUT_SEED)
     cv2.grabCut(bgr, mask, None, *models, iterations, cv2.GC_INIT_WITH_MASK)
-    return _box(mask, width, height)
+    return box_in_photo((mask & 1).astype(bool), width, height)
 
 
 def _size(image: np.ndarray) -> tuple[int, int]:
     return image.shape[1], image.shape[0]
-
-
-def _shrunk(image: np.ndarray, side: int | None) -> np.ndarray:
-    height, width = image.shape[:2]
-    if side is None or max(height, width) <= side:
-        return image
-    scale = side / max(height, width)
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
 
 
 def _refined_start(coarse: np.ndarray, seeds: np.ndarray) -> np.ndarray:
@@ -86,15 +83,3 @@ def _refined_start(coarse: np.ndarray, seeds: np.ndarray) -> np.ndarray:
     hard = (seeds == cv2.GC_BGD) | (seeds == cv2.GC_FGD)
     mask[hard] = seeds[hard]
     return mask
-
-
-def _box(mask: np.ndarray, width: int, height: int) -> Localization:
-    """The paper's box from a GrabCut mask at the working size, in the photo's pixels."""
-    result = component_box((mask & 1).astype(bool), "no foreground left after GrabCut")
-    work_height, work_width = mask.shape
-    if result.box is None or (work_width, work_height) == (width, height):
-        return result
-    box = result.box.scale(width / work_width, height / work_height).clip(width, height)
-    full = cv2.resize(result.mask.astype(np.uint8), (width, height),
-                      interpolation=cv2.INTER_NEAREST).astype(bool)  # fmt: skip
-    return Localization(box=box, mask=full)

@@ -17,6 +17,8 @@ FOREGROUND = cv2.GC_FGD | cv2.GC_PR_FGD  # GC_FGD = 1, GC_PR_FGD = 3: both have 
 
 
 GRABCUT_SEED = 0
+#: Why a map gives no box when its quantiles seed no foreground or no background.
+FLAT_MAP = "saliency map too flat to seed foreground and background"
 
 
 def grabcut_seeds(
@@ -61,26 +63,50 @@ def grabcut_box(
     size. ``max_side``: run GrabCut on a copy no larger than this (faster on big
     photos) and scale the box back; None keeps the exact recipe.
     """
-    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-        raise ValueError(f"image must be HxWx3 uint8, got {image.shape} {image.dtype}")
-    problem = map_problem(np.asarray(saliency))
+    problem = input_problem(image, saliency)
     if problem:
         return Localization.none(problem)
     height, width = image.shape[:2]
-    scale = 1.0
-    if max_side is not None and max(height, width) > max_side:
-        scale = max_side / max(height, width)
-        small = (max(1, round(width * scale)), max(1, round(height * scale)))
-        image = cv2.resize(image, small, interpolation=cv2.INTER_AREA)
-    smap = to_image_size(np.asarray(saliency), image.shape[1], image.shape[0])
-    seeds = grabcut_seeds(smap, fg_quantile, bg_quantile)
-    if not (seeds == cv2.GC_FGD).any() or not (seeds == cv2.GC_BGD).any():
-        return Localization.none("saliency map too flat to seed foreground and background")
-    mask = _grabcut(image, seeds, iterations)
-    result = component_box(mask, "no foreground left after GrabCut")
-    if scale == 1.0 or result.box is None:
+    work = shrunk(image, max_side)
+    seeds = grabcut_seeds(
+        to_image_size(np.asarray(saliency), work.shape[1], work.shape[0]), fg_quantile, bg_quantile
+    )
+    if not seeded(seeds):
+        return Localization.none(FLAT_MAP)
+    return box_in_photo(_grabcut(work, seeds, iterations), width, height)
+
+
+def input_problem(image: np.ndarray, saliency: np.ndarray) -> str | None:
+    """Why ``saliency`` gives no box (see ``map_problem``), None when it can; a ValueError
+    when ``image`` is not an HxWx3 uint8 photo."""
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError(f"image must be HxWx3 uint8, got {image.shape} {image.dtype}")
+    return map_problem(np.asarray(saliency))
+
+
+def seeded(seeds: np.ndarray) -> bool:
+    """Whether GrabCut's mask has definite foreground and definite background."""
+    return bool((seeds == cv2.GC_FGD).any() and (seeds == cv2.GC_BGD).any())
+
+
+def shrunk(image: np.ndarray, side: int | None) -> np.ndarray:
+    """``image`` resized (area) so its long side is at most ``side``; itself if it is."""
+    height, width = image.shape[:2]
+    if side is None or max(height, width) <= side:
+        return image
+    scale = side / max(height, width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+
+
+def box_in_photo(foreground: np.ndarray, width: int, height: int) -> Localization:
+    """The paper's box (largest component) of a foreground mask at the working size, in the
+    ``width`` x ``height`` photo's pixels."""
+    result = component_box(foreground, "no foreground left after GrabCut")
+    work_height, work_width = foreground.shape
+    if result.box is None or (work_width, work_height) == (width, height):
         return result
-    box = result.box.scale(width / image.shape[1], height / image.shape[0]).clip(width, height)
+    box = result.box.scale(width / work_width, height / work_height).clip(width, height)
     full_mask = cv2.resize(
         result.mask.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST
     ).astype(bool)

@@ -20,9 +20,8 @@ map is flat (no positive evidence anywhere) keeps its gates open.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
-from thinktwice.cam import class_activation_map
+from thinktwice.cam import class_activation_map, unit_range
 from thinktwice.errors import ModelError
 from thinktwice.gating.rules import GateRule, SiteState
 from thinktwice.gating.solvers.base import Solver, Step
@@ -68,8 +67,4 @@ def spatial_gate(activation: torch.Tensor, grad: torch.Tensor, site: SiteState) 
     if site.activation is None or site.activation.dim() != 4:
         raise ModelError("attention gates need a spatial feature map [N, C, H, W] to gate")
     cam = class_activation_map(activation, grad, site.activation.shape[-2:])
-    low = cam.flatten(1).amin(dim=1).view(-1, 1, 1)
-    span = cam.flatten(1).amax(dim=1).view(-1, 1, 1) - low
-    flat = span <= 0
-    gate = torch.where(flat, torch.ones_like(cam), (cam - low) / span.clamp_min(1e-30))
-    return F.relu(gate).clamp_max(1.0).unsqueeze(1)
+    return unit_range(cam).clamp(0.0, 1.0).unsqueeze(1)
