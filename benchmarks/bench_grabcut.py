@@ -61,7 +61,7 @@ def maps_of(imagenet: int, voc: int) -> list[dict]:
 
     import thinktwice
     from thinktwice.attribution import METHODS as ALL
-    from thinktwice.evaluation.runner import classes_to_explain
+    from thinktwice.evaluation.run.runner import classes_to_explain
 
     model = thinktwice.load_model()
     methods = {name: ALL[name](model) for name in METHODS}

@@ -1,7 +1,7 @@
 """How many deletion/insertion steps are enough: AUC with few steps vs RISE's 224, and cost.
 
 On imagenet-val-1000 dev photos, for each method's map of the ground-truth class,
-the deletion and insertion AUCs (thinktwice.evaluation.faithfulness) are computed
+the deletion and insertion AUCs (thinktwice.evaluation.metrics.faithfulness) are computed
 with several step counts; the table gives the mean and largest absolute
 difference from the 224-step AUC (RISE's setting on 224x224 inputs) and the
 seconds per map, all steps of all maps batched as ``eval`` does.
@@ -20,7 +20,7 @@ import torch
 import thinktwice
 from thinktwice.attribution import METHODS
 from thinktwice.evaluation.datasets import open_dataset
-from thinktwice.evaluation.faithfulness import METRICS, faithfulness
+from thinktwice.evaluation.metrics.faithfulness import METRICS, faithfulness
 from thinktwice.io import load_image
 
 STEPS = (8, 16, 32, 64, 224)

@@ -35,8 +35,8 @@ from tests.browser import chromium, missing_browser, open_report  # noqa: E402
 from tests.synthetic_run import make_synthetic_run  # noqa: E402
 
 from thinktwice.evaluation.datasets.base import GroundTruth, Sample  # noqa: E402
-from thinktwice.evaluation.html_report import write_html_report  # noqa: E402
-from thinktwice.evaluation.maps_store import MapsStore  # noqa: E402
+from thinktwice.evaluation.reporting.html_report import write_html_report  # noqa: E402
+from thinktwice.evaluation.run.maps_store import MapsStore  # noqa: E402
 from thinktwice.localization.boxes import Box  # noqa: E402
 
 TARGET_MS = 3000

@@ -1,7 +1,7 @@
 """How much a pointing-game hit says on a dataset: the hit rate of points that look at nothing.
 
 For every pointing trial (image, ground-truth class) of a dataset, with TorchRay's
-rules (``thinktwice.evaluation.pointing``):
+rules (``thinktwice.evaluation.metrics.pointing``):
 
 * **centre**: TorchRay's ``center`` baseline, the point (w/2, h/2);
 * **random**: a point drawn uniformly over the image's pixels -- its hit rate is
@@ -23,7 +23,7 @@ import argparse
 import numpy as np
 
 from thinktwice.evaluation.datasets import open_dataset
-from thinktwice.evaluation.pointing import POINTING_TOLERANCE, point_hit, pointing_boxes
+from thinktwice.evaluation.metrics.pointing import POINTING_TOLERANCE, point_hit, pointing_boxes
 
 VOC_SIDE = 500
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from thinktwice.attribution import ExcitationBackprop
 from thinktwice.evaluation.datasets import open_dataset
-from thinktwice.evaluation.metrics import gt_labels
+from thinktwice.evaluation.metrics.localization import gt_labels
 from thinktwice.models.zoo import load_model
 
 

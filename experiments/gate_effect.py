@@ -21,9 +21,9 @@ import numpy as np
 import torch
 
 from thinktwice.attribution.feedback import Feedback
-from thinktwice.evaluation.metrics import gt_labels
-from thinktwice.evaluation.pointing import map_to_image
-from thinktwice.evaluation.runner import classes_to_explain
+from thinktwice.evaluation.metrics.localization import gt_labels
+from thinktwice.evaluation.metrics.pointing import map_to_image
+from thinktwice.evaluation.run.runner import classes_to_explain
 from thinktwice.io.images import load_image
 from thinktwice.models.zoo import load_model
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from thinktwice.evaluation.saliency_store import SUFFIX, decode
+from thinktwice.evaluation.run.saliency_store import SUFFIX, decode
 
 
 def maps_of(run: Path, method: str) -> dict[tuple[str, int], np.ndarray]:

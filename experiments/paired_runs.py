@@ -1,6 +1,6 @@
 """McNemar on pointing trials between one method of two eval runs (e.g. a variant run apart).
 
-    python experiments/paired_runs.py RUN_A METHOD_A RUN_B METHOD_B
+python experiments/paired_runs.py RUN_A METHOD_A RUN_B METHOD_B
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ import json
 import sys
 from pathlib import Path
 
-from thinktwice.evaluation.paired import exact_mcnemar_p
-from thinktwice.evaluation.pointing import PointingTrial
+from thinktwice.evaluation.metrics.paired import exact_mcnemar_p
+from thinktwice.evaluation.metrics.pointing import PointingTrial
 
 
 def hits(run: str, method: str) -> dict[tuple[str, int], tuple[bool, bool]]:

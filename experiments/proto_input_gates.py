@@ -18,8 +18,8 @@ import torch
 import torch.nn.functional as F
 
 from thinktwice.attribution.gradcam import grad_cam, last_spatial_site
-from thinktwice.evaluation.metrics import gt_labels
-from thinktwice.evaluation.runner import classes_to_explain
+from thinktwice.evaluation.metrics.localization import gt_labels
+from thinktwice.evaluation.run.runner import classes_to_explain
 from thinktwice.io.images import load_image
 from thinktwice.models.state import eval_mode
 from thinktwice.models.zoo import load_model
@@ -66,7 +66,9 @@ def main() -> None:
     torch.set_num_threads(2)
     out = ROOT / args.name
     out.mkdir(parents=True, exist_ok=True)
-    (out / "settings.json").write_text(json.dumps({"data": "voc2007", "split": "dev", **vars(args)}))
+    (out / "settings.json").write_text(
+        json.dumps({"data": "voc2007", "split": "dev", **vars(args)})
+    )
     dataset = open_data("voc2007", "dev")
     model = load_model(args.model, weights=args.weights)
     layer = model.gradcam_layer or last_spatial_site(model, torch.full((1, 3, 224, 224), 0.5))

@@ -30,10 +30,10 @@ import torch
 
 from thinktwice.attribution import METHODS
 from thinktwice.evaluation.datasets import open_dataset
-from thinktwice.evaluation.metrics import gt_labels, guess_correct
-from thinktwice.evaluation.paired import exact_mcnemar_p
-from thinktwice.evaluation.pointing import map_to_image, max_point, play
-from thinktwice.evaluation.runner import classes_to_explain
+from thinktwice.evaluation.metrics.localization import gt_labels, guess_correct
+from thinktwice.evaluation.metrics.paired import exact_mcnemar_p
+from thinktwice.evaluation.metrics.pointing import map_to_image, max_point, play
+from thinktwice.evaluation.run.runner import classes_to_explain
 from thinktwice.io.images import image_to_array, load_image
 from thinktwice.localization import localize
 from thinktwice.models.state import eval_mode
@@ -82,7 +82,9 @@ def pairs_of(samples, ranking) -> tuple[list[int], list[int], list[list]]:
         for label, target in zip(gt_labels(sample.objects), reps, strict=True):
             rows.append(row)
             targets.append(target)
-            meta.append([sample.image_id, label_name(sample, label), target, ranking[row, :5].tolist()])
+            meta.append(
+                [sample.image_id, label_name(sample, label), target, ranking[row, :5].tolist()]
+            )
     return rows, targets, meta
 
 
@@ -97,7 +99,9 @@ def compute(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
     out = ROOT / args.name
     out.mkdir(parents=True, exist_ok=True)
-    settings = {k: getattr(args, k) for k in ("model", "weights", "method", "options", "data", "rep")}
+    settings = {
+        k: getattr(args, k) for k in ("model", "weights", "method", "options", "data", "rep")
+    }
     (out / "settings.json").write_text(json.dumps({**settings, "split": args.split}, indent=1))
     dataset = open_data(args.data, args.split)
     model = load_model(args.model, weights=args.weights)
@@ -275,8 +279,12 @@ def main() -> None:
     c.add_argument("--limit", type=int)
     c.add_argument("--batch", type=int, default=16)
     c.add_argument("--threads", type=int, default=2)
-    c.add_argument("--rep", choices=("top5", "best"), default="best",
-                   help="a label's class: best-ranked of all 1000 (best) or eval's rule (top5)")
+    c.add_argument(
+        "--rep",
+        choices=("top5", "best"),
+        default="best",
+        help="a label's class: best-ranked of all 1000 (best) or eval's rule (top5)",
+    )
     s = sub.add_parser("score")
     s.add_argument("names", nargs="+")
     s.add_argument("--vs", type=lambda t: t.split(","), default=[])

@@ -28,8 +28,8 @@ import torch
 
 from thinktwice.attribution import METHODS
 from thinktwice.evaluation.datasets import open_dataset
-from thinktwice.evaluation.metrics import gt_labels, guess_correct
-from thinktwice.evaluation.pointing import play
+from thinktwice.evaluation.metrics.localization import gt_labels, guess_correct
+from thinktwice.evaluation.metrics.pointing import play
 from thinktwice.io.images import image_to_array, load_image
 from thinktwice.localization import localize, smoothed
 from thinktwice.models.zoo import load_model

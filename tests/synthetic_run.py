@@ -19,9 +19,9 @@ from unittest import mock
 import numpy as np
 
 from thinktwice.evaluation.datasets.base import GroundTruth, Sample
-from thinktwice.evaluation.maps_store import MapsStore
-from thinktwice.evaluation.metrics import evaluate_image, point_hit, small_object
-from thinktwice.evaluation.results import RESULTS_FORMAT
+from thinktwice.evaluation.metrics.localization import evaluate_image, point_hit, small_object
+from thinktwice.evaluation.run.maps_store import MapsStore
+from thinktwice.evaluation.run.results import RESULTS_FORMAT
 from thinktwice.localization.boxes import Box
 
 METHODS = ("gradient", "deconvnet", "guided_backprop", "gradcam", "feedback")

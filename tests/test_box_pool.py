@@ -10,10 +10,10 @@ import pytest
 
 from tests.conftest import SHARED, require_shared
 from thinktwice.evaluation.datasets import open_dataset
-from thinktwice.evaluation.rescore import rescore
-from thinktwice.evaluation.results import RESULTS_NAME
-from thinktwice.evaluation.runner import EvalSettings, evaluate
-from thinktwice.evaluation.saliency_store import SaliencyStore, decode, encode_map, stored_form
+from thinktwice.evaluation.run.rescore import rescore
+from thinktwice.evaluation.run.results import RESULTS_NAME
+from thinktwice.evaluation.run.runner import EvalSettings, evaluate
+from thinktwice.evaluation.run.saliency_store import SaliencyStore, decode, encode_map, stored_form
 
 IMAGENET = SHARED / "datasets" / "imagenet-val-1000"
 TIMING = ("seconds", "finished_at")
@@ -100,7 +100,7 @@ def test_the_stored_form_keeps_11_bits_and_decodes_to_itself():
     np.testing.assert_array_equal(redecoded, decoded)  # storing a stored map changes nothing
     smooth = np.outer(np.hanning(224), np.hanning(224)).astype(np.float32)
     assert len(encode_map(smooth).blob) < len(again.blob) / 3  # smooth maps pack small
-    from thinktwice.evaluation.saliency_store import StoredSaliency, encode
+    from thinktwice.evaluation.run.saliency_store import StoredSaliency, encode
 
     data = encode("x", {"m": StoredSaliency((3,), (3,), (encoded,))})
     assert decode(data)[1]["m"].classes == (3,)

@@ -10,7 +10,7 @@ from matplotlib.patches import Rectangle
 
 from thinktwice.cli.commands.demo import SCENE, scene_figure_file, scene_step
 from thinktwice.evaluation.datasets import open_dataset
-from thinktwice.evaluation.metrics import gt_labels
+from thinktwice.evaluation.metrics.localization import gt_labels
 from thinktwice.localization.boxes import Box
 from thinktwice.visualization.scene import SceneCell, SceneRow, scene_figure
 

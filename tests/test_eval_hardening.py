@@ -20,7 +20,7 @@ import pytest
 from PIL import Image
 
 from thinktwice.errors import ThinkTwiceError
-from thinktwice.evaluation.results import ResultsFile
+from thinktwice.evaluation.run.results import ResultsFile
 from thinktwice.io.files import LOCK_NAME, atomic_write, folder_lock
 
 from .conftest import TINY_IMAGENET, require_shared
@@ -79,7 +79,7 @@ def test_a_short_write_is_undone_and_reported(tmp_path):
         f"""
         import resource, signal, sys
         from thinktwice.errors import ThinkTwiceError
-        from thinktwice.evaluation.results import ResultsFile
+        from thinktwice.evaluation.run.results import ResultsFile
         resource.setrlimit(resource.RLIMIT_FSIZE, ({FILE_LIMIT}, {FILE_LIMIT}))
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         results = ResultsFile({str(path)!r})
@@ -257,7 +257,7 @@ def test_planted_symlinks_are_never_followed(tmp_path, lite0):
     """A fixed temporary name such as run.json.tmp planted as a symlink to a victim file is
     not used; a lock file planted as a symlink is refused."""
     from thinktwice.evaluation.datasets import ManifestDataset
-    from thinktwice.evaluation.runner import EvalSettings, evaluate
+    from thinktwice.evaluation.run.runner import EvalSettings, evaluate
 
     victim = tmp_path / "victim.txt"
     victim.write_text("precious")

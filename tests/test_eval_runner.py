@@ -17,10 +17,10 @@ from PIL import Image
 from thinktwice.errors import ThinkTwiceError
 from thinktwice.evaluation.datasets import ManifestDataset, TinyImageNetVal
 from thinktwice.evaluation.datasets.base import GroundTruth, Sample
-from thinktwice.evaluation.metrics import SUMMARY_KEYS
-from thinktwice.evaluation.results import ResultsFile, check_run_settings
-from thinktwice.evaluation.runner import EvalSettings, classes_to_explain, evaluate
-from thinktwice.evaluation.summary import ScoredRecords, compare_with_reference
+from thinktwice.evaluation.metrics.localization import SUMMARY_KEYS
+from thinktwice.evaluation.metrics.summary import ScoredRecords, compare_with_reference
+from thinktwice.evaluation.run.results import ResultsFile, check_run_settings
+from thinktwice.evaluation.run.runner import EvalSettings, classes_to_explain, evaluate
 from thinktwice.localization.boxes import Box
 
 from .conftest import TINY_IMAGENET, require_shared
@@ -276,10 +276,25 @@ def test_two_nodes_sharing_one_folder_equal_one_process(tmp_path):
         port = probe.getsockname()[1]
     nodes = [
         subprocess.Popen(
-            [sys.executable, "-m", "torch.distributed.run", "--nnodes=2", f"--node-rank={rank}",
-             "--nproc-per-node=1", "--master-addr=127.0.0.1", f"--master-port={port}",
-             "-m", "thinktwice.cli.main", "eval", *args, "--out", str(tmp_path / "shared")],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            [
+                sys.executable,
+                "-m",
+                "torch.distributed.run",
+                "--nnodes=2",
+                f"--node-rank={rank}",
+                "--nproc-per-node=1",
+                "--master-addr=127.0.0.1",
+                f"--master-port={port}",
+                "-m",
+                "thinktwice.cli.main",
+                "eval",
+                *args,
+                "--out",
+                str(tmp_path / "shared"),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )  # fmt: skip
         for rank in (0, 1)
     ]
@@ -293,7 +308,7 @@ def test_two_nodes_sharing_one_folder_equal_one_process(tmp_path):
 
 def test_shards_take_whole_batches_and_cover_all():
     """Sharding by whole batches: each image keeps the batch it has in a one-process run."""
-    from thinktwice.evaluation.distributed import Shard
+    from thinktwice.evaluation.run.distributed import Shard
 
     batches = [[1, 2], [3, 4], [5, 6], [7]]
     assert Shard(0, 2).take(batches) + Shard(1, 2).take(batches) == [[1, 2], [5, 6], [3, 4], [7]]
@@ -387,7 +402,7 @@ def test_annotation_for_another_size_is_one_error_line_or_rescaled(lite0, tmp_pa
 
 
 def test_max_side_and_box_smooth_reach_grabcut_and_run_json(lite0, tmp_path, monkeypatch):
-    import thinktwice.evaluation.box_pool as box_pool
+    import thinktwice.evaluation.run.box_pool as box_pool
 
     seen = []
     real = box_pool.localize
@@ -409,7 +424,7 @@ def test_max_side_and_box_smooth_reach_grabcut_and_run_json(lite0, tmp_path, mon
 def test_progress_moves_image_by_image(lite0, tmp_path, monkeypatch):
     """With a batch of 4 images and 2 methods the bar moves after every record, by half an
     image, and reaches the number of images."""
-    import thinktwice.evaluation.runner as runner
+    import thinktwice.evaluation.run.runner as runner
 
     updates: list[float] = []
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from thinktwice.evaluation.faithfulness import (
+from thinktwice.evaluation.metrics.faithfulness import (
     DELETION,
     INSERTION,
     area_under,

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-from thinktwice.evaluation.html_report import report_data, settings_shown
-from thinktwice.evaluation.pointing import PointingTrial, map_to_image, max_point, play
+from thinktwice.evaluation.metrics.pointing import PointingTrial, map_to_image, max_point, play
+from thinktwice.evaluation.reporting.html_report import report_data, settings_shown
 from thinktwice.visualization import bar_chart, feedback_trace_figure, model_comparison_figure
 
 from .browser import chromium, missing_browser, open_report
@@ -118,7 +118,7 @@ def test_the_report_page_draws_the_point_and_a_short_header(tmp_path):
     why = missing_browser()
     if why:
         pytest.skip(why)
-    from thinktwice.evaluation.html_report import write_html_report
+    from thinktwice.evaluation.reporting.html_report import write_html_report
 
     data = manifest(tmp_path / "data", ["a.png"])
     out = tmp_path / "out"

@@ -287,7 +287,7 @@ def test_explain_shows_progress_for_a_single_batch(capsys):
 def test_the_eval_bar_never_passes_its_total(tmp_path, monkeypatch):
     """Five methods on three images: fifteen shares of 0.2 image add up to 3.0000000000000004
     in floats, which tqdm showed as "clamping frac to range [0, 1]" and a negative time left."""
-    import thinktwice.evaluation.runner as runner
+    import thinktwice.evaluation.run.runner as runner
 
     bars = []
 

@@ -11,16 +11,16 @@ import numpy as np
 import pytest
 
 from thinktwice.cli.main import main
-from thinktwice.evaluation.html_report import (
+from thinktwice.evaluation.metrics.localization import IOU_THRESHOLD, SUMMARY_KEYS, gt_labels
+from thinktwice.evaluation.reporting.html_report import (
     MAP_BUDGET,
     embedded_map_side,
     report_data,
     representative,
     write_html_report,
 )
-from thinktwice.evaluation.maps_store import MapsStore
-from thinktwice.evaluation.metrics import IOU_THRESHOLD, SUMMARY_KEYS, gt_labels
-from thinktwice.evaluation.results import ResultsFile
+from thinktwice.evaluation.run.maps_store import MapsStore
+from thinktwice.evaluation.run.results import ResultsFile
 
 from .synthetic_run import make_synthetic_run
 

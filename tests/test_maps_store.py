@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 
 from thinktwice.evaluation.datasets.base import GroundTruth, Sample
-from thinktwice.evaluation.maps_store import (
+from thinktwice.evaluation.run.maps_store import (
     MAP_SIDE,
     PHOTO_SIDE,
     MapsStore,
@@ -148,7 +148,7 @@ _WRITER = textwrap.dedent(
     from pathlib import Path
     sys.path.insert(0, {tests!r})
     from test_maps_store import _sample, _photo, _maps
-    from thinktwice.evaluation.maps_store import MapsStore
+    from thinktwice.evaluation.run.maps_store import MapsStore
     store = MapsStore(Path({run!r}))
     number = 0
     while True:  # rewrite a few images over and over, one method at a time
@@ -187,7 +187,7 @@ def test_a_writer_killed_at_any_moment_leaves_no_corrupt_file(tmp_path):
 def test_eval_killed_and_resumed_ends_with_every_map_stored(tmp_path):
     """A result line is appended only after its maps are stored, so after SIGKILL every
     finished line has its maps; the resumed run completes the store, nothing corrupt."""
-    from thinktwice.evaluation.results import ResultsFile
+    from thinktwice.evaluation.run.results import ResultsFile
 
     from .conftest import TINY_IMAGENET, require_shared
 

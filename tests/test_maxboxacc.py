@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from thinktwice.evaluation.maxboxacc import (
+from thinktwice.evaluation.metrics.maxboxacc import (
     DELTAS,
     best_ious,
     boxacc_trial,

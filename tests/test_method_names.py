@@ -20,7 +20,7 @@ import thinktwice
 from thinktwice import options
 from thinktwice.attribution import METHODS, Feedback
 from thinktwice.cli.main import main
-from thinktwice.evaluation.html_report import report_data
+from thinktwice.evaluation.reporting.html_report import report_data
 
 from .conftest import PROJECT_ROOT, SHARED_IMAGES, require_shared
 from .synthetic_run import make_synthetic_run

@@ -9,7 +9,7 @@ import pytest
 
 from thinktwice.errors import ThinkTwiceError
 from thinktwice.evaluation.datasets import GroundTruth
-from thinktwice.evaluation.metrics import (
+from thinktwice.evaluation.metrics.localization import (
     SUMMARY_KEYS,
     ImageOutcome,
     MetricsAccumulator,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from thinktwice.evaluation.metrics import ImageOutcome
-from thinktwice.evaluation.paired import compare, exact_mcnemar_p, markdown_paired
+from thinktwice.evaluation.metrics.localization import ImageOutcome
+from thinktwice.evaluation.metrics.paired import compare, exact_mcnemar_p, markdown_paired
 
 stats = pytest.importorskip("scipy.stats")
 
@@ -36,8 +36,8 @@ def test_discordant_counts_use_only_images_both_methods_measured():
 
 
 def test_pointing_is_compared_trial_by_trial_and_the_difficult_subset_apart():
-    from thinktwice.evaluation.paired import paired_comparisons
-    from thinktwice.evaluation.pointing import PointingTrial
+    from thinktwice.evaluation.metrics.paired import paired_comparisons
+    from thinktwice.evaluation.metrics.pointing import PointingTrial
 
     def outcome(image_id, *trials):
         return ImageOutcome(image_id=image_id, pointing=tuple(trials))

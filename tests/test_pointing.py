@@ -1,4 +1,4 @@
-"""The pointing game, checked against TorchRay's rules (evaluation/pointing.py lists them)."""
+"""The pointing game, checked against TorchRay's rules (evaluation/metrics/pointing.py)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from thinktwice.evaluation.datasets import GroundTruth, open_dataset
-from thinktwice.evaluation.metrics import ImageOutcome, MetricsAccumulator
-from thinktwice.evaluation.pointing import (
+from thinktwice.evaluation.metrics.localization import ImageOutcome, MetricsAccumulator
+from thinktwice.evaluation.metrics.pointing import (
     PointingGame,
     PointingTrial,
     ebp_difficult,

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from thinktwice.evaluation.html_report import report_data, write_html_report
+from thinktwice.evaluation.reporting.html_report import report_data, write_html_report
 
 from .browser import chromium, missing_browser, open_report
 from .synthetic_run import make_synthetic_run

@@ -21,7 +21,7 @@ import pytest
 from thinktwice.cli.main import main
 from thinktwice.errors import DatasetError, ThinkTwiceError
 from thinktwice.evaluation.datasets import ManifestDataset, open_dataset
-from thinktwice.evaluation.results import ResultsFile
+from thinktwice.evaluation.run.results import ResultsFile
 from thinktwice.io.files import remove_stale_temporaries
 
 from .synthetic_run import make_synthetic_run

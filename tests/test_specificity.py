@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from thinktwice.evaluation.datasets import ManifestDataset
-from thinktwice.evaluation.specificity import class_specificity, markdown_table
+from thinktwice.evaluation.metrics.specificity import class_specificity, markdown_table
 
 from .conftest import SHARED_IMAGES, require_shared
 

@@ -10,8 +10,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from thinktwice.evaluation.html_report import report_data
-from thinktwice.evaluation.report import SCENE_HEADLINE, headline_for, markdown_summary
+from thinktwice.evaluation.reporting.html_report import report_data
+from thinktwice.evaluation.reporting.summary_files import (
+    SCENE_HEADLINE,
+    headline_for,
+    markdown_summary,
+)
 
 EVAL = [sys.executable, "-m", "thinktwice.cli.main", "eval"]
 

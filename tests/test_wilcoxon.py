@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from thinktwice.evaluation.metrics import ImageOutcome
-from thinktwice.evaluation.paired import (
+from thinktwice.evaluation.metrics.localization import ImageOutcome
+from thinktwice.evaluation.metrics.paired import (
     compare_scores,
     markdown_paired_scores,
     wilcoxon_signed_rank,

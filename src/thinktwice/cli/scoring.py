@@ -19,7 +19,8 @@ def add_scoring_arguments(parser: argparse.ArgumentParser, *, defaults: bool = T
         default=DEFAULT_TAU_STEP if defaults else None,
         metavar="STEP",
         help="MaxBoxAcc thresholds 0, STEP, 2 STEP, ... < 1 (wsolevaluation's "
-        f"cam_curve_interval; default: {DEFAULT_TAU_STEP}" + ("" if defaults else ", or the run's")
+        f"cam_curve_interval; default: {DEFAULT_TAU_STEP}"
+        + ("" if defaults else ", or the run's")
         + ")",
     )
     parser.add_argument(
@@ -41,8 +42,8 @@ def heldout_from(run_dir: str | None) -> dict[str, dict[str, float]] | None:
     """Per method, the taus a dev run's summary.json chose (None without ``--tau-from``)."""
     if run_dir is None:
         return None
-    from thinktwice.evaluation.maxboxacc import heldout_taus
-    from thinktwice.evaluation.report import SUMMARY_NAME
+    from thinktwice.evaluation.metrics.maxboxacc import heldout_taus
+    from thinktwice.evaluation.reporting.summary_files import SUMMARY_NAME
 
     path = Path(run_dir) / SUMMARY_NAME
     try:

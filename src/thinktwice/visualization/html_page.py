@@ -6,7 +6,7 @@ drawn by the page's own script (``assets/report.js``) from the data embedded as
 JSON -- photos as JPEG, maps as raw uint8 coloured on a canvas through the
 embedded colormap table -- one page of images at a time, so a run of thousands
 of images opens quickly. The data's fields are described in
-:func:`thinktwice.evaluation.html_report.report_data`.
+:func:`thinktwice.evaluation.reporting.html_report.report_data`.
 """
 
 from __future__ import annotations

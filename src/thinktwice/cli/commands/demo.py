@@ -120,7 +120,7 @@ def scene_figure_file(dataset, image_id: str, out: Path, device: str | None) -> 
     import torch
 
     from thinktwice.attribution import METHODS
-    from thinktwice.evaluation.metrics import gt_labels
+    from thinktwice.evaluation.metrics.localization import gt_labels
     from thinktwice.explain import explain
     from thinktwice.io.images import image_to_array
     from thinktwice.localization import localize

@@ -165,12 +165,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from thinktwice.evaluation.datasets import open_dataset
-    from thinktwice.evaluation.distributed import torchrun_shard
-    from thinktwice.evaluation.html_report import write_html_report
-    from thinktwice.evaluation.report import SUMMARY_NAME, TABLE_NAME, markdown_summary
-    from thinktwice.evaluation.results import RESULTS_NAME
-    from thinktwice.evaluation.run_folder import check_dataset, check_run_folder
-    from thinktwice.evaluation.runner import EvalSettings, evaluate
+    from thinktwice.evaluation.reporting.html_report import write_html_report
+    from thinktwice.evaluation.reporting.summary_files import (
+        SUMMARY_NAME,
+        TABLE_NAME,
+        markdown_summary,
+    )
+    from thinktwice.evaluation.run.distributed import torchrun_shard
+    from thinktwice.evaluation.run.results import RESULTS_NAME
+    from thinktwice.evaluation.run.run_folder import check_dataset, check_run_folder
+    from thinktwice.evaluation.run.runner import EvalSettings, evaluate
     from thinktwice.models.zoo import load_model
 
     class_map = _read_class_map(args.class_map)

@@ -18,7 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from thinktwice.evaluation.html_report import write_html_report
+    from thinktwice.evaluation.reporting.html_report import write_html_report
 
     print(write_html_report(args.run_dir, args.out))
     return 0

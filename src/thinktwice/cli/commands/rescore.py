@@ -32,8 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from thinktwice.cli.commands.eval import _max_side, _split_list
-    from thinktwice.evaluation.report import SUMMARY_NAME, markdown_summary
-    from thinktwice.evaluation.rescore import rescore
+    from thinktwice.evaluation.reporting.summary_files import SUMMARY_NAME, markdown_summary
+    from thinktwice.evaluation.run.rescore import rescore
 
     max_side = "same" if args.max_side is None else _max_side(args.max_side)
     summaries = rescore(

@@ -21,7 +21,7 @@ objects whose name is not in the map, or every object when there is no map,
 get empty ``classes``. The VOC name is always kept in ``GroundTruth.names``.
 An object without classes (``person``: ImageNet has no such class) is never a
 target, but it stays in its photo: it is a distractor for the pointing game's
-difficult subset (:func:`~thinktwice.evaluation.pointing.ebp_difficult`).
+difficult subset (:func:`~thinktwice.evaluation.metrics.pointing.ebp_difficult`).
 
 With a class map, a photo none of whose objects has a class (only persons,
 say) has nothing to score: it is left out of :attr:`VocDataset.image_ids` and

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-from thinktwice.evaluation.metrics import POINTING_SUBSETS, ImageOutcome
-from thinktwice.evaluation.pointing import PointingTrial
+from thinktwice.evaluation.metrics.localization import POINTING_SUBSETS, ImageOutcome
+from thinktwice.evaluation.metrics.pointing import PointingTrial
 
 EXACT_WILCOXON_MAX = 50
 

@@ -18,8 +18,8 @@ from pathlib import Path
 
 from thinktwice.errors import DatasetError, ThinkTwiceError
 from thinktwice.evaluation.datasets.base import Dataset
-from thinktwice.evaluation.maps_store import MAPS_DIR
-from thinktwice.evaluation.results import RESULTS_NAME, RUN_NAME, read_run_settings
+from thinktwice.evaluation.run.maps_store import MAPS_DIR
+from thinktwice.evaluation.run.results import RESULTS_NAME, RUN_NAME, read_run_settings
 from thinktwice.io.files import PathLike, remove_stale_temporaries
 
 __all__ = ["check_dataset", "check_run_folder", "tidy_run_folder"]

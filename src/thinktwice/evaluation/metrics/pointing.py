@@ -54,7 +54,7 @@ import torch.nn.functional as F
 
 from thinktwice.errors import ThinkTwiceError
 from thinktwice.evaluation.datasets.base import GroundTruth
-from thinktwice.evaluation.fields import checked_field
+from thinktwice.evaluation.metrics.fields import checked_field
 from thinktwice.localization.boxes import Box
 
 POINTING_TOLERANCE = 15

@@ -16,7 +16,7 @@ with the same settings gives the same records without running the network.
 The file is ``MAGIC``, the lengths of a JSON header and of the body, a CRC-32 of
 both, the header (per method: classes, representatives, map shape, scales and
 each blob's place) and the body. It is written like ``maps/`` files
-(:mod:`~thinktwice.evaluation.maps_store`): rewritten whole through an atomic
+(:mod:`~thinktwice.evaluation.run.maps_store`): rewritten whole through an atomic
 rename when a method is added, before the record's line is appended.
 """
 
@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from thinktwice.evaluation.maps_store import file_key
+from thinktwice.evaluation.run.maps_store import file_key
 from thinktwice.io.files import atomic_write
 
 SALIENCY_DIR = "saliency"

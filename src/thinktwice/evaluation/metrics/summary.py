@@ -14,16 +14,16 @@ from typing import Any
 import numpy as np
 
 from thinktwice.errors import ThinkTwiceError
-from thinktwice.evaluation.maxboxacc import summarise_maxboxacc
-from thinktwice.evaluation.metrics import MetricsAccumulator
-from thinktwice.evaluation.paired import (
+from thinktwice.evaluation.metrics.localization import MetricsAccumulator
+from thinktwice.evaluation.metrics.maxboxacc import summarise_maxboxacc
+from thinktwice.evaluation.metrics.paired import (
     PairedComparison,
     PairedScores,
     paired_comparisons,
     paired_score_comparisons,
 )
-from thinktwice.evaluation.record_check import record_problem
-from thinktwice.evaluation.results import ResultsFile
+from thinktwice.evaluation.run.record_check import record_problem
+from thinktwice.evaluation.run.results import ResultsFile
 
 #: The method every other one is compared with, image by image.
 REFERENCE = "feedback"
@@ -83,7 +83,7 @@ def summarise(
 ) -> dict[str, dict[str, Any]]:
     """Per method, the metrics over the scored images; with ``taus`` (the run's MaxBoxAcc
     thresholds) its MaxBoxAcc keys too, scored also at ``heldout[method]`` when given
-    (the taus a dev run chose, see :func:`~thinktwice.evaluation.maxboxacc.heldout_taus`)."""
+    (the taus a dev run chose: :func:`~thinktwice.evaluation.metrics.maxboxacc.heldout_taus`)."""
     summaries = {}
     for method, records in scored.records.items():
         summary = scored.metrics[method].summary()

@@ -19,8 +19,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from thinktwice.evaluation.maxboxacc import markdown_maxboxacc
-from thinktwice.evaluation.paired import (
+from thinktwice.evaluation.metrics.maxboxacc import markdown_maxboxacc
+from thinktwice.evaluation.metrics.paired import (
     PairedComparison,
     PairedScores,
     comparison_json,

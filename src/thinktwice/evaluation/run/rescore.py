@@ -1,7 +1,7 @@
 """Score a finished or interrupted run again, under another box rule or metric, from its maps.
 
 ``eval`` keeps every map in ``RUN_DIR/saliency/`` and scores the map as stored
-(:mod:`~thinktwice.evaluation.saliency_store`). :func:`rescore` reads those maps
+(:mod:`~thinktwice.evaluation.run.saliency_store`). :func:`rescore` reads those maps
 and the records' ranked classes, computes boxes, pointing and MaxBoxAcc trials
 again with new settings, and writes a new run folder (``results.jsonl``,
 ``run.json``, the summaries and display maps) without running the network. With
@@ -27,10 +27,10 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from thinktwice.errors import OptionError, ThinkTwiceError
-from thinktwice.evaluation.box_pool import BoxPool, default_workers
 from thinktwice.evaluation.datasets import open_dataset
-from thinktwice.evaluation.maps_store import MapsStore
-from thinktwice.evaluation.results import (
+from thinktwice.evaluation.run.box_pool import BoxPool, default_workers
+from thinktwice.evaluation.run.maps_store import MapsStore
+from thinktwice.evaluation.run.results import (
     RESULTS_FORMAT,
     RESULTS_NAME,
     RUN_NAME,
@@ -38,7 +38,7 @@ from thinktwice.evaluation.results import (
     check_run_settings,
     read_run_settings,
 )
-from thinktwice.evaluation.runner import (
+from thinktwice.evaluation.run.runner import (
     FAITHFULNESS_METRICS,
     EvalSettings,
     _load,
@@ -47,7 +47,7 @@ from thinktwice.evaluation.runner import (
     _score_image,
     write_summaries,
 )
-from thinktwice.evaluation.saliency_store import SALIENCY_DIR, SaliencyStore
+from thinktwice.evaluation.run.saliency_store import SALIENCY_DIR, SaliencyStore
 from thinktwice.io.files import folder_lock
 
 MAPS_FROM = "maps_from"

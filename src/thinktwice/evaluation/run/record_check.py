@@ -17,8 +17,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from thinktwice.errors import ThinkTwiceError
-from thinktwice.evaluation.metrics import ImageOutcome
-from thinktwice.evaluation.results import ResultsFile
+from thinktwice.evaluation.metrics.localization import ImageOutcome
+from thinktwice.evaluation.run.results import ResultsFile
 
 __all__ = ["finished_pairs", "record_problem"]
 

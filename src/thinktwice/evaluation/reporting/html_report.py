@@ -2,7 +2,7 @@
 
 ``thinktwice eval ... --out RUN_DIR`` leaves ``run.json``, ``results.jsonl``
 (one line per image and method) and ``maps/`` (photos, ground truth and display
-maps, see :mod:`~thinktwice.evaluation.maps_store`). This module reads them,
+maps, see :mod:`~thinktwice.evaluation.run.maps_store`). This module reads them,
 scores every (image, method) once more for display -- the box of each
 ground-truth label with its IoU, hit or miss per criterion, the pointing
 trial -- and hands plain data to :func:`thinktwice.visualization.html_page.render_page`,
@@ -13,7 +13,7 @@ turn plain data into pictures.
 The summary -- per-method metrics with the columns of ``summary.md`` (pointing
 subsets and deletion/insertion AUCs when measured) and the paired comparisons of
 feedback with each method (McNemar, Wilcoxon) -- is computed from
-``results.jsonl`` by :mod:`~thinktwice.evaluation.summary`, as ``summary.json``
+``results.jsonl`` by :mod:`~thinktwice.evaluation.metrics.summary`, as ``summary.json``
 is, so it also covers a run that was interrupted before writing its summary.
 """
 
@@ -33,12 +33,17 @@ import numpy as np
 from thinktwice.attribution import METHODS
 from thinktwice.errors import ThinkTwiceError, UnknownClassError
 from thinktwice.evaluation.datasets.base import GroundTruth
-from thinktwice.evaluation.maps_store import MapsStore, StoredImage
-from thinktwice.evaluation.maxboxacc import tau_grid
-from thinktwice.evaluation.metrics import IOU_THRESHOLD, POINTING_TOLERANCE, gt_labels
-from thinktwice.evaluation.paired import comparison_json
-from thinktwice.evaluation.record_check import record_problem
-from thinktwice.evaluation.report import (
+from thinktwice.evaluation.metrics.localization import IOU_THRESHOLD, POINTING_TOLERANCE, gt_labels
+from thinktwice.evaluation.metrics.maxboxacc import tau_grid
+from thinktwice.evaluation.metrics.paired import comparison_json
+from thinktwice.evaluation.metrics.summary import (
+    REFERENCE,
+    ScoredRecords,
+    compare_scores_with_reference,
+    compare_with_reference,
+    summarise,
+)
+from thinktwice.evaluation.reporting.summary_files import (
     AUC_COLUMNS,
     HIGHER_IS_BETTER,
     PERCENT_COLUMNS,
@@ -49,14 +54,9 @@ from thinktwice.evaluation.report import (
     headline_for,
     measured_columns,
 )
-from thinktwice.evaluation.results import RESULTS_NAME, RUN_NAME, ResultsFile, read_run_settings
-from thinktwice.evaluation.summary import (
-    REFERENCE,
-    ScoredRecords,
-    compare_scores_with_reference,
-    compare_with_reference,
-    summarise,
-)
+from thinktwice.evaluation.run.maps_store import MapsStore, StoredImage
+from thinktwice.evaluation.run.record_check import record_problem
+from thinktwice.evaluation.run.results import RESULTS_NAME, RUN_NAME, ResultsFile, read_run_settings
 from thinktwice.io.files import PathLike, atomic_write
 from thinktwice.localization.boxes import Box, iou
 from thinktwice.models.classes import imagenet_classes

@@ -32,31 +32,37 @@ from tqdm.auto import tqdm
 
 from thinktwice.attribution import METHODS
 from thinktwice.errors import DatasetError, OptionError, ThinkTwiceError
-from thinktwice.evaluation.box_pool import BoxPool, BoxSettings, MapJob, MapScores, default_workers
 from thinktwice.evaluation.datasets.base import Dataset, Sample
-from thinktwice.evaluation.distributed import Shard
-from thinktwice.evaluation.faithfulness import DEFAULT_STEPS, faithfulness
-from thinktwice.evaluation.maps_store import MapsStore
-from thinktwice.evaluation.maxboxacc import MAXBOXACC, tau_grid
-from thinktwice.evaluation.metrics import class_boxes, evaluate_image, gt_labels
-from thinktwice.evaluation.pointing import play
-from thinktwice.evaluation.record_check import finished_pairs
-from thinktwice.evaluation.report import headline_for, write_report
-from thinktwice.evaluation.results import (
-    RESULTS_FORMAT,
-    RESULTS_NAME,
-    ResultsFile,
-    check_run_settings,
-)
-from thinktwice.evaluation.run_folder import check_dataset, check_run_folder, tidy_run_folder
-from thinktwice.evaluation.saliency_store import EncodedMap, SaliencyStore, stored_form
-from thinktwice.evaluation.summary import (
+from thinktwice.evaluation.metrics.faithfulness import DEFAULT_STEPS, faithfulness
+from thinktwice.evaluation.metrics.localization import class_boxes, evaluate_image, gt_labels
+from thinktwice.evaluation.metrics.maxboxacc import MAXBOXACC, tau_grid
+from thinktwice.evaluation.metrics.pointing import play
+from thinktwice.evaluation.metrics.summary import (
     REFERENCE,
     ScoredRecords,
     compare_scores_with_reference,
     compare_with_reference,
     summarise,
 )
+from thinktwice.evaluation.reporting.summary_files import headline_for, write_report
+from thinktwice.evaluation.run.box_pool import (
+    BoxPool,
+    BoxSettings,
+    MapJob,
+    MapScores,
+    default_workers,
+)
+from thinktwice.evaluation.run.distributed import Shard
+from thinktwice.evaluation.run.maps_store import MapsStore
+from thinktwice.evaluation.run.record_check import finished_pairs
+from thinktwice.evaluation.run.results import (
+    RESULTS_FORMAT,
+    RESULTS_NAME,
+    ResultsFile,
+    check_run_settings,
+)
+from thinktwice.evaluation.run.run_folder import check_dataset, check_run_folder, tidy_run_folder
+from thinktwice.evaluation.run.saliency_store import EncodedMap, SaliencyStore, stored_form
 from thinktwice.io.files import folder_lock
 from thinktwice.io.images import image_to_array
 from thinktwice.localization import BOX_METHODS, Box
@@ -99,7 +105,7 @@ __all__ = [
 class EvalSettings:
     """What an evaluation computes; everything but ``methods``, ``limit`` and
     ``batch_size`` must match on resume (see
-    :func:`~thinktwice.evaluation.results.check_run_settings`).
+    :func:`~thinktwice.evaluation.run.results.check_run_settings`).
 
     ``class_map``: dataset class name -> ImageNet indices (VOC data; recorded).
     ``metrics``: any of ``loc`` (boxes: localization errors), ``pointing``,
@@ -471,9 +477,7 @@ def _finish_batch(
             record = _score_image(
                 item, prepared.ranked[plan.row][:TOP_K], plan, scored[plan.row][method], settings
             )
-            SaliencyStore(run_dir).record(
-                item.image_id, method, plan.encoded, plan.representatives
-            )
+            SaliencyStore(run_dir).record(item.image_id, method, plan.encoded, plan.representatives)
             MapsStore(run_dir).record(
                 method, item.sample, item.photo, plan.maps, plan.representatives
             )

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from thinktwice.evaluation.maxboxacc import boxacc_trial, tau_grid
+from thinktwice.evaluation.metrics.maxboxacc import boxacc_trial, tau_grid
 from thinktwice.localization import localize
 from thinktwice.localization.boxes import Box
 

@@ -25,7 +25,7 @@ devkit averages it (``loc_error_gt``: per image) and per (image, label) pair
 weighs three times a photo with one); the two agree on single-label data.
 
 **Pointing game (TorchRay)** and **faithfulness (deletion/insertion AUC)** live in
-:mod:`thinktwice.evaluation.pointing` and :mod:`thinktwice.evaluation.faithfulness`;
+:mod:`thinktwice.evaluation.metrics.pointing` and :mod:`thinktwice.evaluation.metrics.faithfulness`;
 an :class:`ImageOutcome` carries their per-image results.
 
 Summary values are fractions in [0, 1]; a value is None when nothing was
@@ -42,8 +42,8 @@ from typing import Any
 
 from thinktwice.errors import ThinkTwiceError
 from thinktwice.evaluation.datasets.base import GroundTruth
-from thinktwice.evaluation.fields import checked_field
-from thinktwice.evaluation.pointing import (
+from thinktwice.evaluation.metrics.fields import checked_field
+from thinktwice.evaluation.metrics.pointing import (
     POINTING_TOLERANCE,
     PointingGame,
     PointingTrial,
