@@ -11,7 +11,7 @@ job's speed depends on what ran just before it, e.g. on the allocator's state).
     .venv/bin/python benchmarks/bench_explain.py [--batch 16] [--rounds 5] [--repeats 8]
 
 Targets: feedback (default) <= 2x gradient and <= 1.5x Grad-CAM per pair at batch 16 (later
-passes run only the network above the lowest gate, ``gating/split.py``; the job "feedback,
+passes run only the network above the lowest gate, ``hooks/split.py``; the job "feedback,
 whole network" is the same feedback with ``split=False``, today's path before it); our
 baselines no slower than captum's.
 """

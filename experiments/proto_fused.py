@@ -19,8 +19,8 @@ import torch.nn.functional as F
 
 from thinktwice.attribution.feedback import Feedback
 from thinktwice.attribution.gradcam import last_spatial_site
-from thinktwice.gating.hooks import rules_installed
-from thinktwice.gating.sites import find_sites, select_sites
+from thinktwice.hooks.install import rules_installed
+from thinktwice.hooks.sites import find_sites, select_sites
 from thinktwice.models.state import eval_mode
 from thinktwice.models.zoo import load_model
 

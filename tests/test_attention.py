@@ -13,8 +13,8 @@ from thinktwice import wrap
 from thinktwice.attribution.feedback import Feedback
 from thinktwice.attribution.gradcam import GradCAM
 from thinktwice.errors import OptionError
-from thinktwice.gating.sites import finer_feature_map, module_site
-from thinktwice.gating.solvers.attention import TopDownAttention
+from thinktwice.feedback.solvers.attention import TopDownAttention
+from thinktwice.hooks.sites import finer_feature_map, module_site
 
 
 def _two_scale_classifier():

@@ -123,10 +123,10 @@ def test_guided_backprop_on_a_user_model_with_in_place_relu_matches_captum():
 def test_guided_backprop_clips_after_the_slope_for_leaky_relu():
     """relu(grad) * f'(x) equals the definition relu(grad * f'(x)) since f' > 0 here."""
     from thinktwice.attribution.modified_backward import BackwardRule
-    from thinktwice.gating.hooks import rules_installed
-    from thinktwice.gating.rules import local_slope
-    from thinktwice.gating.sites import find_sites
-    from thinktwice.gating.solvers.base import gated_pass
+    from thinktwice.feedback.gates import local_slope
+    from thinktwice.feedback.solvers.base import gated_pass
+    from thinktwice.hooks.install import rules_installed
+    from thinktwice.hooks.sites import find_sites
 
     model, images, targets = _small_user_model(nn.LeakyReLU(0.1))
     ours = METHODS["guided_backprop"](model).attribute(images, targets)

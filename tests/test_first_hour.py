@@ -251,7 +251,7 @@ def test_a_target_that_names_no_class_suggests_the_classes_with_that_word(capsys
 
 
 def test_the_decreasing_score_warning_speaks_to_python_and_command_line_users():
-    from thinktwice.gating.solvers.base import FeedbackResult, warn_if_not_monotone
+    from thinktwice.feedback.solvers.base import FeedbackResult, warn_if_not_monotone
 
     result = FeedbackResult(template=None, scores=torch.tensor([[2.0], [1.0]]),
                             open_fraction=torch.ones(2, 1, 1),

@@ -8,11 +8,11 @@ import pytest
 import torch
 from torch import nn
 
-from thinktwice.gating.hooks import rules_installed
-from thinktwice.gating.rules import GateRule
-from thinktwice.gating.sites import find_sites, select_sites
-from thinktwice.gating.solvers import make_solver
-from thinktwice.gating.solvers.base import gated_pass
+from thinktwice.feedback.gates import GateRule
+from thinktwice.feedback.solvers import make_solver
+from thinktwice.feedback.solvers.base import gated_pass
+from thinktwice.hooks.install import rules_installed
+from thinktwice.hooks.sites import find_sites, select_sites
 
 TIGER_CAT, GOLDEN_RETRIEVER = 282, 207
 

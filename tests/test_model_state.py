@@ -15,7 +15,7 @@ from torch import nn
 
 import thinktwice
 from thinktwice.attribution import METHODS
-from thinktwice.gating.sites import find_sites
+from thinktwice.hooks.sites import find_sites
 
 TIGER_CAT = 282
 

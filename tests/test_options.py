@@ -11,9 +11,9 @@ from thinktwice import options
 from thinktwice.attribution import METHODS
 from thinktwice.attribution.feedback import Feedback
 from thinktwice.errors import OptionError, ThinkTwiceError, UnknownModelError, WeightsError
-from thinktwice.gating.rules import DECISIONS
-from thinktwice.gating.sites import find_sites, select_sites
-from thinktwice.gating.solvers import SOLVERS
+from thinktwice.feedback.gates import DECISIONS
+from thinktwice.feedback.solvers import SOLVERS
+from thinktwice.hooks.sites import find_sites, select_sites
 from thinktwice.models.weights import packaged_weights, read_state_dict
 from thinktwice.models.zoo import list_models
 

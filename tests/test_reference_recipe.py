@@ -12,7 +12,7 @@ from torch import nn
 from thinktwice import wrap
 from thinktwice.attribution.feedback import Feedback
 from thinktwice.errors import OptionError
-from thinktwice.gating.sites import find_sites
+from thinktwice.hooks.sites import find_sites
 
 # the preset's measured failure (boxes) is tested in test_method_names.py
 pytestmark = pytest.mark.filterwarnings("ignore:feedback preset 'reference' was measured")

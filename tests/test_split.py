@@ -1,4 +1,4 @@
-"""Feedback passes above the lowest gate only (gating/split.py): same maps, less work."""
+"""Feedback passes above the lowest gate only (hooks/split.py): same maps, less work."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from torch import nn
 
 import thinktwice
 from thinktwice.attribution import METHODS
-from thinktwice.gating.sites import find_sites
-from thinktwice.gating.split import ModelTrace, trace_model
+from thinktwice.hooks.sites import find_sites
+from thinktwice.hooks.split import ModelTrace, trace_model
 
 
 class _SamePad(nn.Conv2d):

@@ -22,7 +22,7 @@ from torch import nn
 import thinktwice
 from thinktwice.cli.main import main
 from thinktwice.errors import WeightsError
-from thinktwice.gating.sites import find_sites
+from thinktwice.hooks.sites import find_sites
 from thinktwice.models.deep_compression import decode_deep_compression
 from thinktwice.models.squeezenet import caffe_convolutions, squeezenet1_0
 from thinktwice.models.zoo import MODELS

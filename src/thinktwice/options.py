@@ -3,7 +3,7 @@
 The command line builds its parser from here (choices, and the defaults every
 ``--help`` shows) without importing torch, so ``thinktwice --help`` is instant.
 The registries that do the work use these names: ``thinktwice.attribution.METHODS``,
-``thinktwice.models.MODELS`` and ``thinktwice.gating.solvers.SOLVERS``; the tests
+``thinktwice.models.MODELS`` and ``thinktwice.feedback.solvers.SOLVERS``; the tests
 check that each registry and its list here agree. The method names are read from
 the method modules themselves (:func:`method_catalog`), so a new method is one file.
 """

@@ -29,8 +29,8 @@ import numpy as np
 import torch
 
 from thinktwice.errors import InputError, ModelError, OptionError, TargetError
-from thinktwice.gating.hooks import frozen_parameters
-from thinktwice.gating.sites import HANDLED, SiteSurvey
+from thinktwice.hooks.install import frozen_parameters
+from thinktwice.hooks.sites import HANDLED, SiteSurvey
 from thinktwice.models.classes import ClassNames
 from thinktwice.models.classifier import Classifier, as_classifier
 from thinktwice.models.state import eval_mode, model_device, model_dtype, on_device, resolve_device

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from thinktwice.attribution.modified_backward import BackwardRule, ModifiedBackward
-from thinktwice.gating.hooks import SiteRule
+from thinktwice.hooks.install import SiteRule
 
 
 def _deconv_backward(grad: torch.Tensor, _inputs: torch.Tensor, _module: nn.Module) -> torch.Tensor:

@@ -71,8 +71,8 @@ from thinktwice.attribution.base import (
 )
 from thinktwice.attribution.gradcam import last_spatial_site
 from thinktwice.errors import ModelError, OptionError
-from thinktwice.gating.hooks import frozen_parameters
-from thinktwice.gating.sites import (
+from thinktwice.hooks.install import frozen_parameters
+from thinktwice.hooks.sites import (
     ACTIVATIONS,
     AVERAGES,
     downsampler_inputs,

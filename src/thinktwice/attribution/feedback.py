@@ -29,8 +29,10 @@ from thinktwice.attribution.base import (
 from thinktwice.attribution.gradcam import grad_cam, last_spatial_site
 from thinktwice.cam import class_activation_map, unit_range
 from thinktwice.errors import ModelError, OptionError
-from thinktwice.gating.hooks import rules_installed
-from thinktwice.gating.sites import (
+from thinktwice.feedback.solvers import SOLVERS, Solver
+from thinktwice.feedback.solvers.base import FeedbackResult
+from thinktwice.hooks.install import rules_installed
+from thinktwice.hooks.sites import (
     GateSite,
     check_kinds,
     describe_sites,
@@ -40,9 +42,7 @@ from thinktwice.gating.sites import (
     select_sites,
     survey_sites,
 )
-from thinktwice.gating.solvers import SOLVERS, Solver
-from thinktwice.gating.solvers.base import FeedbackResult
-from thinktwice.gating.split import BoundPrefix, trace_model
+from thinktwice.hooks.split import BoundPrefix, trace_model
 from thinktwice.models.classifier import Classifier
 from thinktwice.options import (
     DEFAULT_LAYERS,
@@ -382,7 +382,7 @@ class Feedback(AttributionMethod):
 
     def _trace(self, split: bool):
         """The model traced for running later passes above the gates only
-        (:mod:`~thinktwice.gating.split`); None, with a warning, when it does not trace."""
+        (:mod:`~thinktwice.hooks.split`); None, with a warning, when it does not trace."""
         if not split:
             return None
         keep = [self.cam_layer] if self.cam_layer else []

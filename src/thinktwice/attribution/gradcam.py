@@ -7,8 +7,8 @@ import torch
 from thinktwice.attribution.base import Attribution, AttributionMethod, target_scores
 from thinktwice.cam import class_activation_map
 from thinktwice.errors import ModelError
-from thinktwice.gating.hooks import frozen_parameters
-from thinktwice.gating.sites import find_sites
+from thinktwice.hooks.install import frozen_parameters
+from thinktwice.hooks.sites import find_sites
 from thinktwice.models.classifier import Classifier
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from thinktwice.attribution.modified_backward import ModifiedBackward, OutputGradientRule
-from thinktwice.gating.hooks import SiteRule
+from thinktwice.hooks.install import SiteRule
 
 
 def _positive_part(grad: torch.Tensor) -> torch.Tensor:

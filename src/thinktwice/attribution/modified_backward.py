@@ -3,7 +3,7 @@
 :class:`BackwardRule` replaces the gradient through each activation (deconvnet);
 :class:`OutputGradientRule` keeps the activation's own backward and only
 transforms the gradient that reaches its output (guided backprop). Both are
-installed at every activation site by :func:`~thinktwice.gating.hooks.rules_installed`.
+installed at every activation site by :func:`~thinktwice.hooks.install.rules_installed`.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from thinktwice.attribution.base import (
     require_sites,
     warn_ungated,
 )
-from thinktwice.gating.hooks import SiteRule, rules_installed
-from thinktwice.gating.sites import GateSite, find_sites, survey_sites
+from thinktwice.hooks.install import SiteRule, rules_installed
+from thinktwice.hooks.sites import GateSite, find_sites, survey_sites
 from thinktwice.models.classifier import Classifier
 
 

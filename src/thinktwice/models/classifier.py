@@ -119,7 +119,7 @@ class Classifier(nn.Module):
         normalised = (images - self.mean) / self.std
         if self.channel_order == "BGR":
             normalised = normalised.flip(1)
-        if is_fx_symbolic_tracing():  # gating.split traces the network itself: no lock, no check
+        if is_fx_symbolic_tracing():  # hooks.split traces the network itself: no lock, no check
             return self.network(normalised)
         with exclusive(self):  # waits while another thread's explanation has hooks installed
             scores = self.network(normalised)

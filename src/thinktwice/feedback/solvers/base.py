@@ -19,10 +19,10 @@ import torch
 from torch import nn
 
 from thinktwice.errors import OptionError
-from thinktwice.gating.hooks import rules_installed
-from thinktwice.gating.rules import DECISIONS, GateRule
-from thinktwice.gating.sites import GateSite
-from thinktwice.gating.split import BoundPrefix
+from thinktwice.feedback.gates import DECISIONS, GateRule
+from thinktwice.hooks.install import rules_installed
+from thinktwice.hooks.sites import GateSite
+from thinktwice.hooks.split import BoundPrefix
 from thinktwice.pairs import distinct_rows, occurrence_rounds, one_hot_seed
 
 # A score may drop by float round-off when gates do not change; below this it is no drop.
@@ -167,11 +167,11 @@ class Solver(ABC):
         ``template=False`` skips the image gradient at the final gates (a caller that
         reads the gates only: no backward pass goes below the lowest gate). ``prefix``:
         the network below every site of :meth:`installed_sites`, computed once for
-        ``images`` (:mod:`~thinktwice.gating.split`); every pass that needs no image
+        ``images`` (:mod:`~thinktwice.hooks.split`); every pass that needs no image
         gradient then runs only the part above it (``prefix`` must lie below the
         ``observe`` sites too). ``observe``: sites whose tensor and gradient every pass
         records without gating them (a layer a solver's update reads, such as the
-        class-map layer of :class:`~thinktwice.gating.solvers.attention.TopDownAttention`)."""
+        class-map layer of :class:`~thinktwice.feedback.solvers.attention.TopDownAttention`)."""
         gated = list(sites if gated is None else gated)
         rule = self.make_rule(sites, gated, observe)
         scores, fractions, evidence = [], [], []

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import torch
 
-from thinktwice.gating.rules import GateRule
-from thinktwice.gating.solvers.base import Step
-from thinktwice.gating.solvers.fsp import SelectivePruning
+from thinktwice.feedback.gates import GateRule
+from thinktwice.feedback.solvers.base import Step
+from thinktwice.feedback.solvers.fsp import SelectivePruning
 
 
 class RecursivePruning(SelectivePruning):

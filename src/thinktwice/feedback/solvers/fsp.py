@@ -23,9 +23,9 @@ from collections.abc import Sequence
 import torch
 
 from thinktwice.errors import OptionError
-from thinktwice.gating.rules import GateRule
-from thinktwice.gating.sites import GateSite
-from thinktwice.gating.solvers.base import Solver, Step, baseline_pass
+from thinktwice.feedback.gates import GateRule
+from thinktwice.feedback.solvers.base import Solver, Step, baseline_pass
+from thinktwice.hooks.sites import GateSite
 
 OBJECTIVES = ("score", "evidence")
 

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from thinktwice.gating.sites import GateSite
+from thinktwice.hooks.sites import GateSite
 
 GradRule = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 

@@ -10,8 +10,8 @@ min-max normalised per pair and used as that site's gate, the same for every
 channel: units where the class's evidence is strong stay open, the rest are
 dimmed in proportion. The next pass runs with those gates.
 
-Unlike :mod:`fsp <thinktwice.gating.solvers.fsp>` and :mod:`relaxed
-<thinktwice.gating.solvers.relaxed>` it does not ascend ``S_c``: its gates follow
+Unlike :mod:`fsp <thinktwice.feedback.solvers.fsp>` and :mod:`relaxed
+<thinktwice.feedback.solvers.relaxed>` it does not ascend ``S_c``: its gates follow
 the class's evidence, not the score's gradient, which on the tested networks
 raises the score while spreading the map (docs/feedback.md). A pair whose class
 map is flat (no positive evidence anywhere) keeps its gates open.
@@ -23,8 +23,8 @@ import torch
 
 from thinktwice.cam import class_activation_map, unit_range
 from thinktwice.errors import ModelError
-from thinktwice.gating.rules import GateRule, SiteState
-from thinktwice.gating.solvers.base import Solver, Step
+from thinktwice.feedback.gates import GateRule, SiteState
+from thinktwice.feedback.solvers.base import Solver, Step
 
 #: Largest gate change below which the gates are at a fixed point.
 CONVERGENCE_STEP = 1e-3

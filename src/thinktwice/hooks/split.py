@@ -37,7 +37,7 @@ import torch
 import torch.fx as fx
 from torch import nn
 
-from thinktwice.gating.sites import site_kind
+from thinktwice.hooks.sites import site_kind
 from thinktwice.models.state import eval_mode
 from thinktwice.pairs import distinct_rows
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import torch
 
 from thinktwice.errors import OptionError
-from thinktwice.gating.rules import GateRule, SiteState
-from thinktwice.gating.solvers.base import Solver, Step
+from thinktwice.feedback.gates import GateRule, SiteState
+from thinktwice.feedback.solvers.base import Solver, Step
 from thinktwice.options import RELAXED_SPARSITY, RELAXED_STEP
 
 CONVERGENCE_STEP = 1e-3  # largest gate change below which the ascent has stopped moving

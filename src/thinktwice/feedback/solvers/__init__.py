@@ -1,11 +1,11 @@
 """Feedback solvers: how gates are updated to maximise the target class score."""
 
 from thinktwice.errors import OptionError
-from thinktwice.gating.solvers.attention import TopDownAttention
-from thinktwice.gating.solvers.base import FeedbackResult, Solver
-from thinktwice.gating.solvers.fr import RecursivePruning
-from thinktwice.gating.solvers.fsp import SelectivePruning
-from thinktwice.gating.solvers.relaxed import RelaxedAscent
+from thinktwice.feedback.solvers.attention import TopDownAttention
+from thinktwice.feedback.solvers.base import FeedbackResult, Solver
+from thinktwice.feedback.solvers.fr import RecursivePruning
+from thinktwice.feedback.solvers.fsp import SelectivePruning
+from thinktwice.feedback.solvers.relaxed import RelaxedAscent
 
 SOLVERS: dict[str, type[Solver]] = {
     SelectivePruning.name: SelectivePruning,

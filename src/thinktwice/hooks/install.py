@@ -19,7 +19,7 @@ from typing import Protocol
 import torch
 from torch import nn
 
-from thinktwice.gating.sites import GateSite
+from thinktwice.hooks.sites import GateSite
 from thinktwice.models.state import eval_mode, exclusive
 
 
