@@ -123,7 +123,6 @@ def main() -> None:
                 result = fb.solver.solve(model, x, t, sites, gated, template=False)
                 rule = fb.solver.make_rule(sites, result.sites)
                 rule.set_gates(result.gates)
-                rule.recursive = False
                 with rules_installed(model, rule.sites, rule):
                     acts = capture(model, [cam_layer], x, t, fine)
 

@@ -105,7 +105,6 @@ def main() -> None:
                 result = fb.solver.solve(model, x, t, sites, gated, template=False)
                 rule = fb.solver.make_rule(sites, result.sites)
                 rule.set_gates(result.gates)
-                rule.recursive = False
                 with rules_installed(model, rule.sites, rule):
                     acts = capture(model, x, t)
         for key, value in readings(acts).items():

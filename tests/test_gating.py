@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 
 import pytest
 import torch
 from torch import nn
 
-from thinktwice.feedback.gates import GateRule
+from thinktwice.feedback.gates import PLAIN, GateRule, PassMode
 from thinktwice.feedback.solvers import make_solver
 from thinktwice.feedback.solvers.base import gated_pass
 from thinktwice.hooks.install import rules_installed
@@ -89,6 +90,37 @@ def test_hooks_leave_the_model_unchanged_even_after_an_exception():
     assert all(not m._forward_hooks and not m._forward_pre_hooks for m in net.modules())
     net.eval()
     assert torch.equal(net(x), before)
+
+
+def test_a_solve_gives_each_pass_its_mode_and_leaves_the_rule_plain():
+    """Pass modes are values handed to each pass: the recursive passes decide on the way
+    down and stop at the lowest gate, the final template pass does neither, and the rule
+    is back in the plain mode afterwards (nothing flipped and left behind)."""
+    torch.manual_seed(0)
+    net = TinyNet().eval()
+    x = torch.rand(2, 3, 8, 8)
+    sites = find_sites(net, x[:1])
+    solver = make_solver("fr", max_iter=2, prune_only=True)
+    made: list[GateRule] = []
+    seen: list[PassMode] = []
+    make_rule = solver.make_rule
+    solver.make_rule = lambda *args: made.append(make_rule(*args)) or made[-1]  # type: ignore
+    net.head.register_forward_hook(lambda *_: seen.append(made[-1].mode))
+    solver.solve(net, x, torch.tensor([1, 3]), sites)
+    recursive = PassMode(recursive=True, prune_only=True, graph_from=made[0].lowest_gate)
+    assert seen[:-1] == [recursive] * (len(seen) - 1) and len(seen) >= 2
+    assert seen[-1] == PassMode(prune_only=True)  # the template at the final gates
+    assert made[0].mode == PLAIN
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        seen[0].recursive = False  # type: ignore[misc]
+
+
+def test_a_pass_mode_ends_with_its_block_even_when_it_raises():
+    rule = GateRule(find_sites(TinyNet(), torch.rand(1, 3, 8, 8)))
+    with pytest.raises(RuntimeError, match="boom"), rule.running(PassMode(record_inputs=True)):
+        assert rule.mode.record_inputs
+        raise RuntimeError("boom")
+    assert rule.mode == PLAIN
 
 
 def test_open_gates_reproduce_the_plain_forward_and_gradient(lite0, cat_dog):
@@ -182,8 +214,8 @@ def test_frozen_gated_network_is_affine_in_the_image(lite0, cat_dog):
     rule = GateRule(sites)
     rule.set_gates(result.gates)
     with rules_installed(lite0, sites, rule):
-        rule.recording_inputs = True
-        at_image = gated_pass(lite0, x, targets)
+        with rule.running(PassMode(record_inputs=True)):
+            at_image = gated_pass(lite0, x, targets)
         rule.freeze()
         torch.manual_seed(1)
         other = torch.rand_like(x)
@@ -215,8 +247,8 @@ def test_frozen_pools_and_leaky_units_are_affine_too():
     sites = find_sites(net, x[:1])
     rule = GateRule(sites)
     with rules_installed(net, sites, rule):
-        rule.recording_inputs = True
-        at_x = gated_pass(net, x, targets)
+        with rule.running(PassMode(record_inputs=True)):
+            at_x = gated_pass(net, x, targets)
         rule.freeze()
         at_other = gated_pass(net, other, targets)
         at_zero = gated_pass(net, torch.zeros_like(x), targets)

@@ -114,9 +114,7 @@ def gated_grad_cam(
     the pruned network. ``layer``: the module Grad-CAM reads; ``prefix``: the network
     below the gates and ``layer``, computed once for ``inputs``."""
     rule = solver.make_rule(sites, result.sites)
-    rule.set_gates(result.gates)
-    rule.recursive = False
-    rule.recording_inputs = False
+    rule.set_gates(result.gates)  # the gates act in the plain mode: no decision, no record
     shortcut = prefix.running(model) if prefix is not None else nullcontext()
     with rules_installed(model, rule.sites, rule), shortcut:
         cam, _ = grad_cam(model, layer, inputs, targets)

@@ -8,6 +8,10 @@
   backward pass: ``"gain"`` where opening raises the score (``dS/dh > 0``),
   ``"gradient"`` where the score's gradient at the unit is positive (the
   authors' notebook: ``1[dS/dx > 0]``, whatever the sign of ``x``).
+* A pass's mode (:class:`PassMode`) is a value given to the pass that runs
+  (:meth:`GateRule.running`): whether gates are decided on the way down, whether
+  inputs are recorded for freezing, where the autograd graph starts. Solvers make
+  modes; nothing flips flags on the rule.
 * Freezing (:meth:`GateRule.freeze`) fixes every activation's on/off pattern and
   every pool's selection, so the gated network becomes exactly affine in the
   image: ``S_c(I) = T_c . I + b`` (Eq. 8) for any ``I``.
@@ -18,7 +22,8 @@ in :mod:`thinktwice.attribution.modified_backward`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -53,6 +58,30 @@ def _recursive_decision(decide: GradRule, current: torch.Tensor | None) -> GradR
     if current is None:
         return decide
     return lambda grad, activation: decide(grad, activation) & (current >= 0.5)
+
+
+@dataclass(frozen=True)
+class PassMode:
+    """How the gates act during one pass; each pass is given its own (see
+    :meth:`GateRule.running`), so no pass leaves a flag behind for the next.
+
+    ``recursive``: each gated site decides its next gate as the gradient passes through
+    it (by the rule's decision) and sends the gradient below through the new gate, a
+    closed gate staying closed with ``prune_only``; ``record_inputs``: each site keeps
+    its input, for :meth:`GateRule.freeze`; ``graph_from``: the site whose tensor starts
+    the autograd graph (a backward from the score then reaches the gates above it, not
+    the image; its tensor is :attr:`GateRule.graph_root`), None: the graph reaches the
+    image.
+    """
+
+    recursive: bool = False
+    prune_only: bool = False
+    record_inputs: bool = False
+    graph_from: str | None = None
+
+
+#: The mode outside any pass of a solver: gates multiply, nothing else happens.
+PLAIN = PassMode()
 
 
 @dataclass
@@ -90,67 +119,70 @@ class _Gate(torch.autograd.Function):
 class GateRule:
     """Feedback gates at every site; ``states[site.key]`` holds each site's tensors.
 
-    With ``recursive=True`` the backward pass decides each site's next gate as the
-    gradient passes through it (by ``decision``, see :data:`DECISIONS`) and sends
-    the gradient below through the new gate: the layer-by-layer top-down variant.
+    ``gated``: the keys of the sites whose gates a solver sets (default: all; the others
+    are only recorded); ``decision``: how a recursive pass decides a gate (see
+    :data:`DECISIONS`). Forwards outside :meth:`running` run in the :data:`PLAIN` mode.
     """
 
     def __init__(
-        self,
-        sites: list[GateSite],
-        *,
-        recursive: bool = False,
-        gated: set[str] | None = None,
-        prune_only: bool = False,
-        decision: str = "gain",
+        self, sites: list[GateSite], *, gated: set[str] | None = None, decision: str = "gain"
     ):
         self.sites = sites
         self.states = {site.key: SiteState() for site in sites}
         self.gated = set(self.states) if gated is None else set(gated)
-        self.recursive = recursive
-        self.prune_only = prune_only
         self.decide = DECISIONS[decision]
-        self.recording_inputs = False
-        # When set, the autograd graph starts at the lowest gated site: a backward then
-        # reaches every gate but not the image, which is all an intermediate pass needs.
-        self.graph_from_lowest_gate = False
+        #: The lowest gated site: where a pass that needs no image gradient starts its graph.
+        self.lowest_gate = next((s.key for s in sites if s.key in self.gated), None)
+        self._mode = PLAIN
+        #: The tensor where the latest pass's graph started (its mode's ``graph_from``).
         self.graph_root: torch.Tensor | None = None
-        self._lowest_gate = next((s.key for s in sites if s.key in self.gated), None)
-        # Where that graph starts instead, for a pass whose update reads one higher site
-        # only (the attention solver's class-map layer): None is the lowest gate.
-        self.graph_root_key: str | None = None
 
     @property
-    def _graph_start(self) -> str | None:
-        return self.graph_root_key or self._lowest_gate
+    def mode(self) -> PassMode:
+        """The mode of the pass running now (:data:`PLAIN` outside :meth:`running`)."""
+        return self._mode
+
+    @contextmanager
+    def running(self, mode: PassMode) -> Iterator[PassMode]:
+        """Within the block the installed gates act in ``mode``; the mode before is back
+        on exit, also when the block raises."""
+        outer, self._mode, self.graph_root = self._mode, mode, None
+        try:
+            yield mode
+        finally:
+            self._mode = outer
 
     def apply(
         self, site: GateSite, module: nn.Module, inputs: torch.Tensor, output: torch.Tensor
     ) -> torch.Tensor:
         state = self.states[site.key]
         state.module = module
-        if self.recording_inputs:
+        if self._mode.record_inputs:
             state.inputs = inputs.detach()
         if state.frozen is not None:
             output = state.frozen(inputs)
-        if self.graph_from_lowest_gate and site.key == self._graph_start:
-            output = self.graph_root = output.detach().requires_grad_(True)
-        return self._gated(site, state, output)
+        return self._gated(site, state, self._graph_start(site, output))
 
     def apply_input(self, site: GateSite, module: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
         """The gate on a module's input (no freezing: the module itself is not hooked)."""
         state = self.states[site.key]
         state.module = module
-        if self.graph_from_lowest_gate and site.key == self._graph_start:
-            inputs = self.graph_root = inputs.detach().requires_grad_(True)
-        return self._gated(site, state, inputs)
+        return self._gated(site, state, self._graph_start(site, inputs))
+
+    def _graph_start(self, site: GateSite, tensor: torch.Tensor) -> torch.Tensor:
+        """``tensor``, or a detached copy that starts the graph at the mode's ``graph_from``."""
+        if site.key != self._mode.graph_from:
+            return tensor
+        self.graph_root = tensor.detach().requires_grad_(True)
+        return self.graph_root
 
     def _gated(self, site: GateSite, state: SiteState, tensor: torch.Tensor) -> torch.Tensor:
         state.activation = tensor.detach()
         gate = state.gate if state.gate is not None else tensor.new_ones(())
         decide = None
-        if self.recursive and site.key in self.gated:
-            decide = _recursive_decision(self.decide, state.gate if self.prune_only else None)
+        if self._mode.recursive and site.key in self.gated:
+            closed = state.gate if self._mode.prune_only else None
+            decide = _recursive_decision(self.decide, closed)
         return _Gate.apply(tensor, gate, state, decide)
 
     def all_open(self) -> bool:
@@ -168,7 +200,7 @@ class GateRule:
     def freeze(self) -> None:
         """Fix the activation patterns and pool selections of the last recorded pass.
 
-        Call after a forward made with ``recording_inputs = True``.
+        Call after a forward made in a mode with ``record_inputs``.
         """
         if any(site.position == "input" for site in self.sites):
             raise ValueError("freezing needs output gates (placement='outputs')")
@@ -177,7 +209,6 @@ class GateRule:
                 raise RuntimeError(f"site {key} has no recorded input; run a forward first")
             state.frozen = _frozen_map(state.module, state.inputs)
             state.inputs = None
-        self.recording_inputs = False
 
     def unfreeze(self) -> None:
         """Let every site follow its input again."""

@@ -12,14 +12,14 @@ import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
 import torch
 from torch import nn
 
 from thinktwice.errors import OptionError
-from thinktwice.feedback.gates import DECISIONS, GateRule
+from thinktwice.feedback.gates import DECISIONS, PLAIN, GateRule, PassMode
 from thinktwice.hooks.install import rules_installed
 from thinktwice.hooks.sites import GateSite
 from thinktwice.hooks.split import BoundPrefix
@@ -134,11 +134,13 @@ class Solver(ABC):
         keys = {site.key for site in installed}
         return GateRule(
             [*installed, *(site for site in observe if site.key not in keys)],
-            recursive=self.recursive,
             gated={site.key for site in gated},
-            prune_only=self.prune_only,
             decision=self.decision,
         )
+
+    def pass_mode(self) -> PassMode:
+        """The mode of this solver's feedback passes (see :class:`PassMode`)."""
+        return PassMode(recursive=self.recursive, prune_only=self.prune_only)
 
     def _graph_start(self, observe: Sequence[GateSite], last: bool) -> str | None:
         """Where an intermediate pass's backward may stop: at the observed site when the
@@ -174,18 +176,21 @@ class Solver(ABC):
         class-map layer of :class:`~thinktwice.feedback.solvers.attention.TopDownAttention`)."""
         gated = list(sites if gated is None else gated)
         rule = self.make_rule(sites, gated, observe)
+        mode = self.pass_mode()
         scores, fractions, evidence = [], [], []
         with rules_installed(classifier, rule.sites, rule):
             for iteration in range(self.max_iter + 1):
                 last = iteration == self.max_iter
-                rule.graph_root_key = self._graph_start(observe, last)
+                stop_at = self._graph_start(observe, last)
                 out = gated_pass(
                     classifier,
                     images,
                     targets,
                     rule,
+                    mode=mode,
                     template=template and last and not self.recursive,
                     prefix=prefix,
+                    stop_at=stop_at,
                 )
                 scores.append(out.scores)
                 fractions.append(open_fraction(rule, len(images)))
@@ -193,12 +198,14 @@ class Solver(ABC):
                 converged = self.update(rule, step, apply=not last)
                 if last or bool(converged.all()):
                     break
-            if rule.graph_root_key is not None:  # a fixed point before the last pass: the
-                rule.graph_root_key = None  # maps want the gradients its backward skipped
-                out = gated_pass(classifier, images, targets, rule, template=False, prefix=prefix)
+            if stop_at is not None:  # a fixed point before the last pass: the maps
+                # want the gradients its backward skipped
+                out = gated_pass(
+                    classifier, images, targets, rule, mode=mode, template=False, prefix=prefix
+                )
             if template and out.template is None:  # the template at the final gates
-                rule.recursive = False
-                out = gated_pass(classifier, images, targets, rule, template=True)
+                final = replace(mode, recursive=False)
+                out = gated_pass(classifier, images, targets, rule, mode=final, template=True)
         result = FeedbackResult(
             template=out.template,
             scores=torch.stack(scores),
@@ -220,26 +227,31 @@ def gated_pass(
     targets: torch.Tensor,
     rule: GateRule | None = None,
     *,
+    mode: PassMode = PLAIN,
     template: bool = True,
     prefix: BoundPrefix | None = None,
+    stop_at: str | None = None,
 ) -> PassOutput:
-    """Forward with the installed gates, then backward from each pair's target score.
+    """Forward with the installed gates acting in ``mode``, then backward from each pair's
+    target score.
 
     The backward records ``dS/dy`` at every gate site (see :class:`GateRule`).
-    With ``template=False`` it stops at the lowest gate of ``rule`` and skips the
-    image gradient: cheaper, and enough to update the gates; with a ``prefix`` of
-    ``images`` such a pass also starts above it. While every gate is still open, an
-    image that appears in several pairs goes forward once.
+    With ``template=False`` it stops at site ``stop_at`` (default: the lowest gate of
+    ``rule``) and skips the image gradient: cheaper, and enough to update the gates;
+    with a ``prefix`` of ``images`` such a pass also starts above it. While every gate
+    is still open, an image that appears in several pairs goes forward once.
     """
     prefix = None if template else prefix
+    if rule is not None:
+        mode = replace(mode, graph_from=None if template else stop_at or rule.lowest_gate)
     with torch.enable_grad():
         if rule is not None and rule.all_open():
             firsts, inverse = distinct_rows(images)
             if len(firsts) < len(images):
                 return _shared_open_pass(
-                    classifier, images, targets, rule, template, firsts, inverse, prefix
+                    classifier, images, targets, rule, mode, template, firsts, inverse, prefix
                 )
-        scores, root = _forward(classifier, images, targets, rule, template, prefix)
+        scores, root = _forward(classifier, images, targets, rule, mode, template, prefix)
         (grad,) = torch.autograd.grad(scores.sum(), root)
     return PassOutput(scores=scores.detach(), template=grad if template else None)
 
@@ -249,24 +261,20 @@ def _forward(
     images: torch.Tensor,
     targets: torch.Tensor | None,
     rule: GateRule | None,
+    mode: PassMode,
     template: bool,
     prefix: BoundPrefix | None = None,
     rows: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(target scores, or all logits when ``targets`` is None; the tensor a backward
-    must reach). With ``prefix`` (passes without template only) the forward runs from
-    its cached values for the batch's ``rows`` (default: all)."""
+    must reach: the image for a ``template``, else the rule's tensor at
+    ``mode.graph_from``). With ``prefix`` (passes without template only) the forward
+    runs from its cached values for the batch's ``rows`` (default: all)."""
     x = images.detach().requires_grad_(template)
-    if rule is not None:
-        rule.graph_from_lowest_gate = not template
-        rule.graph_root = None
     shortcut = prefix.running(classifier, rows) if prefix is not None else nullcontext()
-    try:
-        with shortcut:
-            logits = classifier(x)
-    finally:
-        if rule is not None:
-            rule.graph_from_lowest_gate = False
+    running = rule.running(mode) if rule is not None else nullcontext()
+    with running, shortcut:
+        logits = classifier(x)
     root = x if template else (rule.graph_root if rule is not None else None)
     if root is None:
         raise ValueError("a pass without template needs a rule with a gated site")
@@ -279,6 +287,7 @@ def _shared_open_pass(
     images: torch.Tensor,
     targets: torch.Tensor,
     rule: GateRule,
+    mode: PassMode,
     template: bool,
     firsts: torch.Tensor,
     inverse: torch.Tensor,
@@ -290,7 +299,7 @@ def _shared_open_pass(
     Every site's recorded tensors are then per pair again, as after a plain pass.
     """
     rounds = occurrence_rounds(inverse)
-    logits, root = _forward(classifier, images[firsts], None, rule, template, prefix, firsts)
+    logits, root = _forward(classifier, images[firsts], None, rule, mode, template, prefix, firsts)
     grads = {key: None for key in rule.states}
     decided = {key: None for key in rule.states}
     image_grad = images.new_empty(images.shape) if template else None
@@ -331,7 +340,7 @@ def baseline_pass(
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """The gated network, linearised at the last pass, evaluated at the mean image.
 
-    Call right after a pass made with ``rule.recording_inputs = True``. With every
+    Call right after a pass made in a mode with ``record_inputs``. With every
     activation pattern and pool selection frozen the network is affine,
     ``S(I) = T . I + b``; at the mean image (normalised input 0) it gives the part
     of the score, and of every site's activation, that does not come from the

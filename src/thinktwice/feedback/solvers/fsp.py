@@ -19,11 +19,12 @@ can route constant bias terms to the top and cut the image out of the template.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import torch
 
 from thinktwice.errors import OptionError
-from thinktwice.feedback.gates import GateRule
+from thinktwice.feedback.gates import GateRule, PassMode
 from thinktwice.feedback.solvers.base import Solver, Step, baseline_pass
 from thinktwice.hooks.sites import GateSite
 
@@ -67,7 +68,6 @@ class SelectivePruning(Solver):
         converged = ~_changed(rule.gates(), proposal, len(step.images))
         if apply:
             rule.set_gates(proposal)
-            rule.recording_inputs = self.objective == "evidence"
         return converged
 
     def _proposal(self, rule: GateRule, step: Step) -> dict[str, torch.Tensor]:
@@ -89,15 +89,9 @@ class SelectivePruning(Solver):
         """Open where the last backward says the unit's ``activations`` help the class."""
         return {key: rule.decide(rule.states[key].grad, activations[key]) for key in rule.gated}
 
-    def make_rule(
-        self,
-        sites: Sequence[GateSite],
-        gated: Sequence[GateSite],
-        observe: Sequence[GateSite] = (),
-    ) -> GateRule:
-        rule = super().make_rule(sites, gated, observe)
-        rule.recording_inputs = self.objective == "evidence"  # for the first pass
-        return rule
+    def pass_mode(self) -> PassMode:
+        """The evidence objective records every site's input, to linearise the network."""
+        return replace(super().pass_mode(), record_inputs=self.objective == "evidence")
 
 
 def _keep_closed(rule: GateRule, proposal: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
