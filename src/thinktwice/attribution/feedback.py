@@ -34,13 +34,12 @@ from thinktwice.feedback.solvers.base import FeedbackResult
 from thinktwice.hooks.install import rules_installed
 from thinktwice.hooks.sites import (
     GateSite,
+    SiteCache,
     check_kinds,
     describe_sites,
-    find_sites,
     finer_feature_map,
     module_site,
     select_sites,
-    survey_sites,
 )
 from thinktwice.hooks.split import BoundPrefix, trace_model
 from thinktwice.models.classifier import Classifier
@@ -326,7 +325,8 @@ class Feedback(AttributionMethod):
             )
         self.solver = build_solver(solver_name, options)
         self.layers = layers
-        survey = survey_sites(self.model, self.probe(), self.placement)  # checks placement
+        self.site_cache = SiteCache(self.model, self.placement)  # one survey per input shape
+        survey = self.site_cache.survey(self.probe())  # checks placement
         if not select_sites(survey.sites, "all", self.kinds):
             require_sites(self.model, survey, self.name, "gate sites")
         warn_ungated(survey, self.name)
@@ -348,7 +348,6 @@ class Feedback(AttributionMethod):
                 f"{describe_sites(survey.sites)}"
             )
         self.trace = self._trace(split)
-        self._sites: dict[tuple[int, ...], list[GateSite]] = {}
 
     def _finer_or_class_map_site(self, cam_site: GateSite) -> GateSite:
         """The feature map one resolution finer than Grad-CAM's layer; for a network with
@@ -445,12 +444,7 @@ class Feedback(AttributionMethod):
         return [*words, MAP_WORDS.get(saliency, f"{saliency} map")]
 
     def _attribute(self, inputs: torch.Tensor, targets: torch.Tensor) -> Attribution:
-        shape = tuple(inputs.shape[1:])
-        if shape not in self._sites:  # one survey forward per input size, not per batch
-            self._sites[shape] = find_sites(
-                self.model, inputs[:1], warn=False, placement=self.placement
-            )
-        sites = self._sites[shape]
+        sites = self.site_cache.sites(inputs)
         gated = self._gated_sites(sites)
         cam = self.saliency == "gradcam"
         prefix = self._prefix(inputs, sites, gated)

@@ -23,7 +23,7 @@ from thinktwice.attribution.base import (
     warn_ungated,
 )
 from thinktwice.hooks.install import SiteRule, rules_installed
-from thinktwice.hooks.sites import GateSite, find_sites, survey_sites
+from thinktwice.hooks.sites import GateSite, SiteCache
 from thinktwice.models.classifier import Classifier
 
 
@@ -86,7 +86,8 @@ class ModifiedBackward(AttributionMethod):
 
     def __init__(self, model: Classifier, *, device: str | torch.device | None = None):
         super().__init__(model, device=device)
-        survey = survey_sites(self.model, self.probe())
+        self.site_cache = SiteCache(self.model)  # one survey forward per input shape
+        survey = self.site_cache.survey(self.probe())
         if not any(s.kind == "activation" for s in survey.sites):
             require_sites(self.model, survey, self.name, "activation modules")
         warn_ungated(survey, self.name)
@@ -96,8 +97,7 @@ class ModifiedBackward(AttributionMethod):
         """What each activation does in the backward pass."""
 
     def _attribute(self, inputs: torch.Tensor, targets: torch.Tensor) -> Attribution:
-        sites = find_sites(self.model, inputs[:1], warn=False)
-        activations = [s for s in sites if s.kind == "activation"]
+        activations = [s for s in self.site_cache.sites(inputs) if s.kind == "activation"]
         with rules_installed(self.model, activations, self.site_rule()):
             scores, template = input_gradient(self.model, inputs, targets)
         return one_pass_attribution(scores, template, targets, self.name)

@@ -254,6 +254,36 @@ def find_sites(
     return survey.sites
 
 
+class SiteCache:
+    """The sites of one model, surveyed once per input shape.
+
+    A method builds one for its model (no state is shared between methods) and asks it
+    for the sites of each batch: only a shape not seen before costs a survey forward.
+    The key is the shape of one image; the sites (module names, calls, shapes) do not
+    depend on the values, dtype or device of the batch.
+    """
+
+    def __init__(self, model: nn.Module, placement: str = "outputs"):
+        self.model = model
+        self.placement = placement
+        self._sites: dict[tuple[int, ...], list[GateSite]] = {}
+
+    def survey(self, example: torch.Tensor) -> SiteSurvey:
+        """The full survey of ``example[:1]`` (for the checks a method makes when built);
+        its sites then serve every batch of that shape."""
+        survey = survey_sites(self.model, example, self.placement)
+        self._sites[tuple(example.shape[1:])] = survey.sites
+        return survey
+
+    def sites(self, inputs: torch.Tensor) -> list[GateSite]:
+        """The sites of a batch shaped like ``inputs``, surveyed on its first image when
+        the shape is new."""
+        shape = tuple(inputs.shape[1:])
+        if shape not in self._sites:
+            self._sites[shape] = survey_sites(self.model, inputs, self.placement).sites
+        return self._sites[shape]
+
+
 def check_kinds(kinds: Sequence[str]) -> tuple[str, ...]:
     """``kinds`` as a tuple, each one of :data:`SITE_KINDS`."""
     chosen = (kinds,) if isinstance(kinds, str) else tuple(kinds)
