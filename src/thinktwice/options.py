@@ -11,9 +11,15 @@ the method modules themselves (:func:`method_catalog`), so a new method is one f
 from __future__ import annotations
 
 import ast
+import math
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from thinktwice.checks import is_count
+from thinktwice.errors import OptionError
 
 # --- saliency methods -------------------------------------------------------------------------
 
@@ -199,6 +205,119 @@ DEFAULT_SOLVER_OPTIONS: dict[str, Any] = {"max_iter": 1}
 DEFAULT_SALIENCY = "fused"
 #: The relaxed solver's own ascent step and price per open gate (its defaults when chosen).
 RELAXED_STEP, RELAXED_SPARSITY = 0.5, 0.0
+
+
+@dataclass(frozen=True)
+class FeedbackOption:
+    """One option of feedback: the keyword ``Feedback`` and ``explain`` take (``--name``
+    with '-' on the command line), what a value is (``kind``: a key of
+    :data:`VALUE_KINDS`, ``"choice"`` of ``choices``, or ``"layers"``), the value an
+    unset option takes, and its ``--help`` line."""
+
+    name: str
+    kind: str
+    default: Any
+    help: str
+    choices: tuple[str, ...] = ()
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+#: Value kind -> (its test, what a valid value is in words): the library's one check of a
+#: feedback option's value (the command line parses the same kinds, thinktwice.cli.common).
+VALUE_KINDS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "count": (lambda value: is_count(value, least=0), "an int >= 0"),
+    "positive": (lambda value: _is_number(value) and value > 0, "a number > 0"),
+    "non_negative": (lambda value: _is_number(value) and value >= 0, "a number >= 0"),
+    "flag": (lambda value: isinstance(value, bool), "True or False"),
+}
+
+#: Every feedback option the command line offers, in its ``--help`` order: the one table
+#: from which the defaults, the library's checks and the command line's option group come.
+FEEDBACK_OPTIONS: tuple[FeedbackOption, ...] = (
+    FeedbackOption(
+        "preset",
+        "choice",
+        None,
+        "a named set of the options below ({presets}); options given beside it win; a preset "
+        "measured to fail on the model warns (docs/feedback.md)",
+        tuple(FEEDBACK_PRESETS),
+    ),
+    FeedbackOption(
+        "solver", "choice", DEFAULT_SOLVER, f"gate solver (default: {DEFAULT_SOLVER})", SOLVER_NAMES
+    ),
+    FeedbackOption(
+        "placement",
+        "choice",
+        "outputs",
+        "gates on activation/pool outputs, or on the input of every layer and the image "
+        "(default: outputs)",
+        GATE_PLACEMENTS,
+    ),
+    FeedbackOption(
+        "decision",
+        "choice",
+        "gain",
+        "fsp/fr: open a gate where it raises the score (gain) or where the score's gradient "
+        "is positive (gradient) (default: gain)",
+        GATE_DECISIONS,
+    ),
+    FeedbackOption(
+        "prune_only", "flag", False, "fsp/fr: a closed gate never reopens (default: off)"
+    ),
+    FeedbackOption(
+        "saliency",
+        "choice",
+        DEFAULT_SALIENCY,
+        "the map: max |T| over colour (abs), its positive part, Grad-CAM of the gated network "
+        "(gradcam), the gate gains at the lowest gated site (gains), or the product of the "
+        f"last two (fused) (default: {DEFAULT_SALIENCY})",
+        SALIENCY_MAPS,
+    ),
+    FeedbackOption(
+        "layers",
+        "layers",
+        DEFAULT_LAYERS,
+        "'all', the top k gate sites, 'fine' (the feature map one resolution finer than "
+        f"Grad-CAM's) or comma-separated site names (default: {DEFAULT_LAYERS})",
+    ),
+    FeedbackOption(
+        "max_iter",
+        "count",
+        DEFAULT_SOLVER_OPTIONS["max_iter"],
+        f"feedback passes after the first (default: {DEFAULT_SOLVER_OPTIONS['max_iter']}; "
+        "fsp and fr: 10)",
+    ),
+    FeedbackOption(
+        "step", "positive", RELAXED_STEP, f"relaxed solver: ascent step (default: {RELAXED_STEP})"
+    ),
+    FeedbackOption(
+        "sparsity",
+        "non_negative",
+        RELAXED_SPARSITY,
+        f"relaxed solver: price per open gate (default: {RELAXED_SPARSITY})",
+    ),
+)
+FEEDBACK_OPTION_NAMES: dict[str, FeedbackOption] = {o.name: o for o in FEEDBACK_OPTIONS}
+
+
+def check_feedback_value(name: str, value: Any) -> Any:
+    """``value`` when it is valid for feedback option ``name``; else an OptionError saying
+    what is valid. Options outside the table, choices and layers pass: their owners
+    (the solver registry, the site survey) check those against what they hold."""
+    option = FEEDBACK_OPTION_NAMES.get(name)
+    if option is not None and option.kind in VALUE_KINDS:
+        valid, wanted = VALUE_KINDS[option.kind]
+        if not valid(value):
+            raise OptionError(f"{name} must be {wanted}, got {value!r}")
+    return value
+
 
 # --- evaluation -------------------------------------------------------------------------------
 

@@ -8,10 +8,8 @@ listing the valid choices), before any image is processed.
 
 from __future__ import annotations
 
-import inspect
-import math
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import nullcontext
 from typing import Any
 
@@ -29,7 +27,7 @@ from thinktwice.attribution.base import (
 from thinktwice.attribution.gradcam import grad_cam, last_spatial_site
 from thinktwice.cam import class_activation_map, unit_range
 from thinktwice.errors import ModelError, OptionError
-from thinktwice.feedback.solvers import SOLVERS, Solver
+from thinktwice.feedback.solvers import Solver, make_solver, solver_defaults
 from thinktwice.feedback.solvers.base import FeedbackResult
 from thinktwice.hooks.install import rules_installed
 from thinktwice.hooks.sites import (
@@ -63,31 +61,6 @@ __all__ = ["DEFAULT_KINDS", "DEFAULT_LAYERS", "DEFAULT_OPTIONS", "DEFAULT_SOLVER
 def _with_defaults(solver: str, options: dict[str, Any]) -> dict[str, Any]:
     """The default solver's measured options, under the ones the caller set."""
     return {**DEFAULT_OPTIONS, **options} if solver == DEFAULT_SOLVER else dict(options)
-
-
-def _is_count(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
-
-
-def _is_positive(value: Any) -> bool:
-    return _is_number(value) and value > 0
-
-
-def _is_non_negative(value: Any) -> bool:
-    return _is_number(value) and value >= 0
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
-# The solver options every solver that takes them reads the same way: (check, what is valid).
-_OPTION_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "max_iter": (_is_count, "an int >= 0"),
-    "step": (_is_positive, "a number > 0"),
-    "sparsity": (_is_non_negative, "a number >= 0"),
-    "prune_only": (lambda value: isinstance(value, bool), "True or False"),
-}
 
 
 def saliency_map(template: torch.Tensor, kind: str) -> torch.Tensor:
@@ -130,12 +103,6 @@ MAP_WORDS = {
 }
 #: How a display name says which solver set the gates (the default says nothing).
 SOLVER_WORDS = {"fsp": "FSP", "fr": "FR", "relaxed": "relaxed", "attention": "top-down attention"}
-
-
-def solver_defaults(name: str) -> dict[str, Any]:
-    """The options a solver takes when none is given (its signature's defaults)."""
-    parameters = inspect.signature(SOLVERS[name].__init__).parameters.values()
-    return {p.name: p.default for p in parameters if p.default is not inspect.Parameter.empty}
 
 
 def _sites_in_words(layers: Any) -> str:
@@ -234,34 +201,6 @@ def with_preset(preset: str | None, options: dict[str, Any]) -> dict[str, Any]:
     return {**FEEDBACK_PRESETS[preset], **options}
 
 
-def build_solver(name: str, options: dict[str, Any]) -> Any:
-    """The solver ``name`` with ``options``; an :class:`OptionError` naming the valid
-    solvers, options or values otherwise."""
-    if name not in SOLVERS:
-        raise OptionError(f"unknown solver {name!r}; choose one of: {', '.join(SOLVERS)}")
-    solver_class = SOLVERS[name]
-    valid = [
-        p.name
-        for p in inspect.signature(solver_class.__init__).parameters.values()
-        if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
-    ]
-    unknown = sorted(set(options) - set(valid))
-    if unknown:
-        raise OptionError(
-            f"solver {name!r} takes no option {', '.join(unknown)}; its options: {', '.join(valid)}"
-        )
-    for option, value in options.items():
-        check, wanted = _OPTION_RULES.get(option, (None, ""))
-        if check is not None and not check(value):
-            raise OptionError(f"{option} must be {wanted}, got {value!r}")
-    try:
-        return solver_class(**options)
-    except OptionError:
-        raise
-    except (TypeError, ValueError) as error:  # a check only the solver knows
-        raise OptionError(f"solver {name!r}: {error}") from error
-
-
 def _option_in_words(key: str, value: Any) -> str:
     """One changed feedback option as a display name says it."""
     if key == "layers":
@@ -323,7 +262,7 @@ class Feedback(AttributionMethod):
             raise OptionError(
                 f"saliency must be one of {', '.join(SALIENCY_MAPS)}; got {self.saliency!r}"
             )
-        self.solver = build_solver(solver_name, options)
+        self.solver = make_solver(solver_name, **options)
         self.layers = layers
         self.site_cache = SiteCache(self.model, self.placement)  # one survey per input shape
         survey = self.site_cache.survey(self.probe())  # checks placement

@@ -26,35 +26,19 @@ from thinktwice.options import (
     DEFAULT_SALIENCY,
     DEFAULT_SOLVER,
     DEFAULT_SOLVER_OPTIONS,
+    FEEDBACK_OPTIONS,
     FEEDBACK_PRESETS,
-    GATE_DECISIONS,
-    GATE_PLACEMENTS,
     METHOD_NAMES,
     MODEL_NAMES,
     PRESET_SUMMARIES,
-    RELAXED_SPARSITY,
-    RELAXED_STEP,
-    SALIENCY_MAPS,
-    SOLVER_NAMES,
     TOP_SPECS,
+    FeedbackOption,
 )
 
 if TYPE_CHECKING:
     from thinktwice.models.classifier import Classifier
 
 PROGRAM = "thinktwice"
-FEEDBACK_FLAGS = (
-    "preset",
-    "solver",
-    "layers",
-    "placement",
-    "decision",
-    "prune_only",
-    "max_iter",
-    "step",
-    "sparsity",
-    "saliency",
-)
 
 
 def report(message: str, kind: str = "error") -> None:
@@ -192,71 +176,42 @@ def model_from_args(args: argparse.Namespace) -> Classifier:
     return load_model(args.model, weights=args.weights, device=getattr(args, "device", None))
 
 
+#: The parser of each feedback value kind (see :data:`thinktwice.options.VALUE_KINDS`).
+_FEEDBACK_TYPES: dict[str, Callable[[str], Any]] = {
+    "count": non_negative_int,
+    "positive": positive_float,
+    "non_negative": non_negative_float,
+    "layers": parse_layers,
+}
+#: The feedback flags, in --help order (from the one table, thinktwice.options).
+FEEDBACK_FLAGS = tuple(option.name for option in FEEDBACK_OPTIONS)
+
+
 def add_feedback_arguments(parser: argparse.ArgumentParser) -> None:
-    defaults = DEFAULT_SOLVER_OPTIONS
+    """The feedback option group: one flag per row of the options table
+    (:data:`~thinktwice.options.FEEDBACK_OPTIONS`)."""
     group = parser.add_argument_group(
         "feedback options",
         f"unset options take the library defaults: solver {DEFAULT_SOLVER} on the "
         f"{DEFAULT_LAYERS!r} layer (the feature map one resolution finer than Grad-CAM's), "
-        f"{defaults['max_iter']} feedback pass, map {DEFAULT_SALIENCY} (another solver: its "
-        "own defaults)",
+        f"{DEFAULT_SOLVER_OPTIONS['max_iter']} feedback pass, map {DEFAULT_SALIENCY} (another "
+        "solver: its own defaults)",
     )
     presets = "; ".join(f"'{name}': {PRESET_SUMMARIES[name]}" for name in FEEDBACK_PRESETS)
-    group.add_argument(
-        "--preset",
-        choices=tuple(FEEDBACK_PRESETS),
-        help=f"a named set of the options below ({presets}); options given beside it win; "
-        "a preset measured to fail on the model warns (docs/feedback.md)",
-    )
-    group.add_argument(
-        "--solver", choices=SOLVER_NAMES, help=f"gate solver (default: {DEFAULT_SOLVER})"
-    )
-    group.add_argument(
-        "--placement",
-        choices=GATE_PLACEMENTS,
-        help="gates on activation/pool outputs, or on the input of every layer and the "
-        "image (default: outputs)",
-    )
-    group.add_argument(
-        "--decision",
-        choices=GATE_DECISIONS,
-        help="fsp/fr: open a gate where it raises the score (gain) or where the score's "
-        "gradient is positive (gradient) (default: gain)",
-    )
-    group.add_argument(
-        "--prune-only",
-        action="store_const",
-        const=True,
-        help="fsp/fr: a closed gate never reopens (default: off)",
-    )
-    group.add_argument(
-        "--saliency",
-        choices=SALIENCY_MAPS,
-        help="the map: max |T| over colour (abs), its positive part, Grad-CAM of the gated "
-        "network (gradcam), the gate gains at the lowest gated site (gains), or the product "
-        f"of the last two (fused) (default: {DEFAULT_SALIENCY})",
-    )
-    group.add_argument(
-        "--layers",
-        type=parse_layers,
-        help=f"'all', the top k gate sites, 'fine' (the feature map one resolution finer "
-        f"than Grad-CAM's) or comma-separated site names (default: {DEFAULT_LAYERS})",
-    )
-    group.add_argument(
-        "--max-iter",
-        type=non_negative_int,
-        help=f"feedback passes after the first (default: {defaults['max_iter']}; fsp and fr: 10)",
-    )
-    group.add_argument(
-        "--step",
-        type=positive_float,
-        help=f"relaxed solver: ascent step (default: {RELAXED_STEP})",
-    )
-    group.add_argument(
-        "--sparsity",
-        type=non_negative_float,
-        help=f"relaxed solver: price per open gate (default: {RELAXED_SPARSITY})",
-    )
+    for option in FEEDBACK_OPTIONS:
+        group.add_argument(
+            option.flag, help=option.help.format(presets=presets), **_parsing(option)
+        )
+
+
+def _parsing(option: FeedbackOption) -> dict[str, Any]:
+    """How argparse reads ``option``: its choices, a flag that sets True, or a value type.
+    Every default stays None, so only what the user set reaches the library."""
+    if option.kind == "choice":
+        return {"choices": option.choices}
+    if option.kind == "flag":
+        return {"action": "store_const", "const": True}
+    return {"type": _FEEDBACK_TYPES[option.kind]}
 
 
 def feedback_options(args: argparse.Namespace) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from thinktwice.feedback.gates import DECISIONS, PLAIN, GateRule, PassMode
 from thinktwice.hooks.install import rules_installed
 from thinktwice.hooks.sites import GateSite
 from thinktwice.hooks.split import BoundPrefix
+from thinktwice.options import check_feedback_value
 from thinktwice.pairs import distinct_rows, occurrence_rounds, one_hot_seed
 
 # A score may drop by float round-off when gates do not change; below this it is no drop.
@@ -110,8 +111,8 @@ class Solver(ABC):
     reads_observed_only: ClassVar[bool] = False
 
     def __init__(self, max_iter: int = 10, decision: str = "gain", prune_only: bool = False):
-        if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 0:
-            raise OptionError(f"max_iter must be an integer >= 0, got {max_iter!r}")
+        check_feedback_value("max_iter", max_iter)
+        check_feedback_value("prune_only", prune_only)
         if decision not in DECISIONS:
             raise OptionError(f"decision must be one of {', '.join(DECISIONS)}, got {decision!r}")
         self.max_iter = max_iter

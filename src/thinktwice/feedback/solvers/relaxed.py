@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import torch
 
-from thinktwice.errors import OptionError
 from thinktwice.feedback.gates import GateRule, SiteState
 from thinktwice.feedback.solvers.base import Solver, Step
-from thinktwice.options import RELAXED_SPARSITY, RELAXED_STEP
+from thinktwice.options import RELAXED_SPARSITY, RELAXED_STEP, check_feedback_value
 
 CONVERGENCE_STEP = 1e-3  # largest gate change below which the ascent has stopped moving
 
@@ -27,12 +26,8 @@ class RelaxedAscent(Solver):
         self, max_iter: int = 10, step: float = RELAXED_STEP, sparsity: float = RELAXED_SPARSITY
     ):
         super().__init__(max_iter=max_iter)
-        if not step > 0 or not sparsity >= 0:
-            raise OptionError(
-                f"need step > 0 and sparsity >= 0, got step={step}, sparsity={sparsity}"
-            )
-        self.step = step
-        self.sparsity = sparsity
+        self.step = check_feedback_value("step", step)
+        self.sparsity = check_feedback_value("sparsity", sparsity)
 
     def update(self, rule: GateRule, step: Step, *, apply: bool = True) -> torch.Tensor:
         """One projected step at every gated site; pairs that would move less than
