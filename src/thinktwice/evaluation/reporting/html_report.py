@@ -5,10 +5,10 @@
 maps, see :mod:`~thinktwice.evaluation.run.maps_store`). This module reads them,
 scores every (image, method) once more for display -- the box of each
 ground-truth label with its IoU, hit or miss per criterion, the pointing
-trial -- and hands plain data to :func:`thinktwice.visualization.html_page.render_page`,
+trial -- and hands plain data to :func:`thinktwice.evaluation.reporting.page.render.render_page`,
 which knows nothing of runs. Gathering lives here because it is about
-evaluation files and metrics; drawing lives in visualization, whose modules all
-turn plain data into pictures.
+evaluation files and metrics; the page (its data, template, style and script) lives
+in :mod:`~thinktwice.evaluation.reporting.page`.
 
 The summary -- per-method metrics with the columns of ``summary.md`` (pointing
 subsets and deletion/insertion AUCs when measured) and the paired comparisons of
@@ -43,6 +43,7 @@ from thinktwice.evaluation.metrics.summary import (
     compare_with_reference,
     summarise,
 )
+from thinktwice.evaluation.reporting.page.render import render_page
 from thinktwice.evaluation.reporting.summary_files import (
     AUC_COLUMNS,
     HIGHER_IS_BETTER,
@@ -61,7 +62,6 @@ from thinktwice.io.files import PathLike, atomic_write
 from thinktwice.localization.boxes import Box, iou
 from thinktwice.models.classes import imagenet_classes
 from thinktwice.options import METHOD_NAMES, method_label, model_label
-from thinktwice.visualization.html_page import render_page
 
 REPORT_NAME = "report.html"
 HTML_SUFFIXES = (".html", ".htm")

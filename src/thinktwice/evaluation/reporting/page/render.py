@@ -2,7 +2,7 @@
 
 Plain data in, one HTML string out: no server, no network, no external file. The
 summary table, the bar chart (inline SVG) and the paired comparisons are drawn here; the gallery is
-drawn by the page's own script (``assets/report.js``) from the data embedded as
+drawn by the page's own script (``report.js``, beside this file) from the data embedded as
 JSON -- photos as JPEG, maps as raw uint8 coloured on a canvas through the
 embedded colormap table -- one page of images at a time, so a run of thousands
 of images opens quickly. The data's fields are described in
@@ -36,7 +36,7 @@ def render_page(page: Mapping[str, Any]) -> str:
     colours = {m: PALETTE[i % len(PALETTE)] for i, m in enumerate(methods)}
     data = dict(page, colours=colours)
     chart = [c for c in page["columns"] if c["key"] in page["chart_metrics"]]
-    return _TEMPLATE.format(
+    return _asset("template.html").format(
         title=title,
         css=_asset("report.css"),
         settings=_settings_list(page.get("settings", {})),
@@ -274,45 +274,5 @@ def _script_json(data: Any) -> str:
 
 
 def _asset(name: str) -> str:
-    return resources.files("thinktwice.visualization").joinpath("assets", name).read_text("utf-8")
-
-
-_TEMPLATE = """<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>thinktwice report: {title}</title>
-<style>
-{css}
-</style>
-</head>
-<body>
-<header>
-<h1>{title}</h1>
-{settings}
-{notes}
-</header>
-<section id="summary">
-<h2>Summary</h2>
-{table}
-{summary_notes}
-{chart}
-{paired}
-</section>
-<section id="gallery-section">
-<h2>Gallery</h2>
-<div id="controls"></div>
-<div id="pair"></div>
-<div id="status" aria-live="polite"></div>
-<div id="gallery"></div>
-<div id="pager"></div>
-</section>
-<div id="zoom" hidden></div>
-<script type="application/json" id="report-data">{data}</script>
-<script>
-{script}
-</script>
-</body>
-</html>
-"""
+    """A file of this folder: the page's template, style sheet or script."""
+    return resources.files("thinktwice.evaluation.reporting.page").joinpath(name).read_text("utf-8")
