@@ -17,6 +17,8 @@ from collections.abc import Mapping, Sequence
 from importlib import resources
 from typing import Any
 
+from thinktwice.evaluation.metrics.paired import p_value_text
+
 __all__ = ["bar_chart_svg", "paired_tables", "render_page", "summary_table"]
 
 #: matplotlib's tab10, for methods in the chart and the gallery's headers.
@@ -144,7 +146,7 @@ def paired_tables(paired: Mapping[str, Any], labels: Mapping[str, str] | None = 
     if paired.get("localization"):
         rows = [
             [labels.get(c["other"], c["other"]), c["criterion"], c["images"], c["only_method"],
-             c["only_other"], f"{c['z']:+.2f}", _p_text(c["p_value"])]
+             c["only_other"], f"{c['z']:+.2f}", p_value_text(c["p_value"])]
             for c in paired["localization"]
         ]  # fmt: skip
         parts.append(
@@ -171,7 +173,7 @@ def paired_tables(paired: Mapping[str, Any], labels: Mapping[str, str] | None = 
         rows = [
             [labels.get(c["other"], c["other"]), c["score"], c["images"],
              f"{c['mean_method']:.3f}", f"{c['mean_other']:.3f}", c["better"], c["worse"],
-             f"{c['z']:+.2f}", _p_text(c["p_value"])]
+             f"{c['z']:+.2f}", p_value_text(c["p_value"])]
             for c in paired["faithfulness"]
         ]  # fmt: skip
         parts.append(
@@ -211,10 +213,6 @@ def _table(head: Sequence[str], rows: Sequence[Sequence[Any]], css_id: str) -> s
         f"<table class=summary id={css_id}><thead><tr>{header}</tr></thead>"
         f"<tbody>{body}</tbody></table>"
     )
-
-
-def _p_text(p: float) -> str:
-    return "< 1e-6" if p < 1e-6 else f"{p:.2g}"
 
 
 def _best(summaries: Mapping[str, Mapping[str, Any]], key: str, higher: bool) -> float | None:
