@@ -5,8 +5,7 @@ summary table, the bar chart (inline SVG) and the paired comparisons are drawn h
 drawn by the page's own script (``report.js``, beside this file) from the data embedded as
 JSON -- photos as JPEG, maps as raw uint8 coloured on a canvas through the
 embedded colormap table -- one page of images at a time, so a run of thousands
-of images opens quickly. The data's fields are described in
-:func:`thinktwice.evaluation.reporting.html_report.report_data`.
+of images opens quickly. The data's fields are the types of :mod:`.data`.
 """
 
 from __future__ import annotations
@@ -18,6 +17,7 @@ from importlib import resources
 from typing import Any
 
 from thinktwice.evaluation.metrics.paired import p_value_text
+from thinktwice.evaluation.reporting.page.data import Column, ReportPage, page_json
 
 __all__ = ["bar_chart_svg", "paired_tables", "render_page", "summary_table"]
 
@@ -27,29 +27,23 @@ PALETTE = (
     "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
 )  # fmt: skip
 
-Column = Mapping[str, Any]  # key, name, format ("percent" or "fraction"), trials, higher
 
-
-def render_page(page: Mapping[str, Any]) -> str:
+def render_page(page: ReportPage) -> str:
     """The whole page for ``page`` (see the module docstring)."""
-    title = html.escape(str(page["title"]))
-    methods = list(page["methods"])
-    labels = dict(page.get("method_labels", {}))
-    colours = {m: PALETTE[i % len(PALETTE)] for i, m in enumerate(methods)}
-    data = dict(page, colours=colours)
-    chart = [c for c in page["columns"] if c["key"] in page["chart_metrics"]]
+    title = html.escape(page.title)
+    labels = page.method_labels
+    colours = {m: PALETTE[i % len(PALETTE)] for i, m in enumerate(page.methods)}
+    chart = [c for c in page.columns if c.key in page.chart_metrics]
     return _asset("template.html").format(
         title=title,
         css=_asset("report.css"),
-        settings=_settings_list(page.get("settings", {})),
-        notes=_notes(page),
-        table=summary_table(page["summary"], page["columns"], labels),
-        summary_notes="".join(
-            f"<p class=small>{html.escape(note)}</p>" for note in page.get("summary_notes", [])
-        ),
-        chart=bar_chart_svg(page["summary"], chart, colours, labels),
-        paired=paired_tables(page.get("paired", {}), labels),
-        data=_script_json(data),
+        settings=_settings_list(page.settings),
+        notes=_notes(page.missing_maps),
+        table=summary_table(page.summary, page.columns, labels),
+        summary_notes="".join(f"<p class=small>{html.escape(n)}</p>" for n in page.summary_notes),
+        chart=bar_chart_svg(page.summary, chart, colours, labels),
+        paired=paired_tables(page.paired, labels),
+        data=page_json(page, colours),
         script=_asset("report.js"),
     )
 
@@ -61,11 +55,11 @@ def summary_table(
 ) -> str:
     """One row per method (by its display name); the best value of each column in bold."""
     labels = labels or {}
-    best = {c["key"]: _best(summaries, c["key"], c["higher"]) for c in columns}
-    head = "".join(f"<th>{html.escape(c['name'])}</th>" for c in columns)
+    best = {c.key: _best(summaries, c.key, c.higher) for c in columns}
+    head = "".join(f"<th>{html.escape(c.name)}</th>" for c in columns)
     rows = []
     for method, summary in summaries.items():
-        cells = "".join(_cell(summary, c, best[c["key"]]) for c in columns)
+        cells = "".join(_cell(summary, c, best[c.key]) for c in columns)
         rows.append(
             f"<tr><th scope=row>{html.escape(labels.get(method, method))}</th>"
             f"<td>{summary.get('n', 0)}</td><td>{summary.get('failed', 0)}</td>{cells}"
@@ -109,21 +103,21 @@ def bar_chart_svg(
     for g, column in enumerate(columns):
         x0 = left + g * group_w + (group_w - bar_w * len(methods)) / 2
         for b, method in enumerate(methods):
-            value = summaries[method].get(column["key"])
+            value = summaries[method].get(column.key)
             if value is None:
                 continue
             bar_h = plot_h * float(value)
             x, y = x0 + b * bar_w, top + plot_h - bar_h
-            label = f"{labels.get(method, method)}: {column['name']} {100 * float(value):.1f}%"
+            label = f"{labels.get(method, method)}: {column.name} {100 * float(value):.1f}%"
             parts.append(
                 f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar_w - 2:.1f}" height="{bar_h:.1f}" '
                 f'fill="{colours[method]}"><title>{html.escape(label)}</title></rect>'
             )
-        arrow = "higher is better" if column["higher"] else "lower is better"
+        arrow = "higher is better" if column.higher else "lower is better"
         cx = left + (g + 0.5) * group_w
         parts.append(
             f'<text x="{cx:.1f}" y="{height - bottom + 16}" text-anchor="middle">'
-            f"{html.escape(column['name'])}</text>"
+            f"{html.escape(column.name)}</text>"
             f'<text x="{cx:.1f}" y="{height - bottom + 30}" text-anchor="middle" fill="#777">'
             f"{arrow}</text>"
         )
@@ -223,16 +217,16 @@ def _best(summaries: Mapping[str, Mapping[str, Any]], key: str, higher: bool) ->
 
 
 def _cell(summary: Mapping[str, Any], column: Column, best: float | None) -> str:
-    value = summary.get(column["key"])
+    value = summary.get(column.key)
     marked = " class=best" if value is not None and value == best else ""
     if value is None:
         text = "n/a"
-    elif column["format"] == "percent":
+    elif column.format == "percent":
         text = f"{100 * float(value):.1f}%"
     else:
         text = f"{float(value):.3f}"
-    if column.get("trials"):
-        text += f" ({summary.get(column['trials'], 0)})"
+    if column.trials:
+        text += f" ({summary.get(column.trials, 0)})"
     return f"<td{marked}>{text}</td>"
 
 
@@ -256,19 +250,13 @@ def _settings_list(settings: Mapping[str, Any]) -> str:
     return f"<dl class=settings>{''.join(items)}</dl>"
 
 
-def _notes(page: Mapping[str, Any]) -> str:
-    missing = page.get("missing_maps", 0)
+def _notes(missing: int) -> str:
     if not missing:
         return ""
     return (
         f"<p class=note>{missing} image(s) have no stored photo or maps (a run made before "
         "maps were stored, or images still in progress): they are listed with scores only.</p>"
     )
-
-
-def _script_json(data: Any) -> str:
-    """JSON safe inside a <script> element (no '<' that could close it)."""
-    return json.dumps(data, separators=(",", ":"), allow_nan=False).replace("<", "\\u003c")
 
 
 def _asset(name: str) -> str:
