@@ -108,10 +108,10 @@ def test_pointing_trials_keep_their_point_and_the_report_draws_it(tmp_path):
     out = tmp_path / "out"
     run(tiny_imagenet_model(), data, out, methods=("gradient",))
     page = report_data(out)
-    labels = [k for image in page["images"] for k in image["r"]["gradient"]["k"]]
-    assert all(k["pp"] is not None and min(k["pp"]) >= 0 and max(k["pp"]) < 48 for k in labels)
+    labels = [k for image in page.images for k in image.results["gradient"].per_label]
+    assert all(k.point is not None and min(k.point) >= 0 and max(k.point) < 48 for k in labels)
     records = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
-    assert all(r["pointing"][0]["point"] == k["pp"] for r, k in zip(records, labels, strict=True))
+    assert all(r["pointing"][0]["point"] == k.point for r, k in zip(records, labels, strict=True))
 
 
 def test_the_report_page_draws_the_point_and_a_short_header(tmp_path):

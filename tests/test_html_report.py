@@ -67,19 +67,19 @@ def test_page_data_agrees_with_the_summary_and_the_boxes(eval_run_with_report):
     out, _ = eval_run_with_report
     data = report_data(out)
     summary = json.loads((out / "summary.json").read_text())
-    assert data["methods"] == list(summary["methods"])
-    assert data["summary"] == summary["methods"]  # the same numbers, every key
-    assert data["paired"] == summary["paired"] and data["paired"]["localization"]
-    for row in data["summary"].values():
+    assert data.methods == list(summary["methods"])
+    assert data.summary == summary["methods"]  # the same numbers, every key
+    assert data.paired == summary["paired"] and data.paired["localization"]
+    for row in data.summary.values():
         assert set(SUMMARY_KEYS) <= set(row)
-    side = data["map_side"]
-    for image in data["images"]:
-        assert len(image["L"]) == 1  # Tiny ImageNet: one label per image
-        for method, entry in image["r"].items():
-            shown = entry["k"][0]
-            hit = shown["iou"] is not None and shown["iou"] >= IOU_THRESHOLD
-            assert hit == (entry["g"] == 1.0), (image["id"], method)
-            assert len(base64.b64decode(shown["m"])) == side * side
+    side = data.map_side
+    for image in data.images:
+        assert len(image.labels) == 1  # Tiny ImageNet: one label per image
+        for method, entry in image.results.items():
+            shown = entry.per_label[0]
+            hit = shown.iou is not None and shown.iou >= IOU_THRESHOLD
+            assert hit == (entry.gt_localized == 1.0), (image.id, method)
+            assert len(base64.b64decode(shown.map)) == side * side
 
 
 def test_the_page_needs_nothing_from_outside(eval_run_with_report):
@@ -105,9 +105,9 @@ def test_images_without_stored_maps_are_listed_with_scores(synthetic, tmp_path):
     make_synthetic_run(run, images=5)
     MapsStore(run).path_of("synthetic_2").unlink()
     data = report_data(run)
-    assert data["missing_maps"] == 1
-    bare = next(i for i in data["images"] if i["id"] == "synthetic_2")
-    assert "p" not in bare and set(bare["r"]) == set(data["methods"])
+    assert data.missing_maps == 1
+    bare = next(i for i in data.images if i.id == "synthetic_2")
+    assert bare.photo is None and set(bare.results) == set(data.methods)
     assert "have no stored photo or maps" in write_html_report(run).read_text()
 
 
@@ -115,11 +115,11 @@ def test_summary_shows_what_summary_md_shows(synthetic):
     """Measured columns only (pointing subsets with their trial counts, the AUCs as
     fractions), display names, and feedback against each method (McNemar, Wilcoxon)."""
     data = report_data(synthetic)
-    keys = [c["key"] for c in data["columns"]]
+    keys = [c.key for c in data.columns]
     assert keys[:3] == ["loc_error_gt", "loc_error_top1", "loc_error_top5"]
     assert {"pointing_small", "pointing_difficult", "deletion_auc", "insertion_auc"} <= set(keys)
-    assert data["paired"]["reference"] == "feedback"
-    assert [c["other"] for c in data["paired"]["faithfulness"]][:2] == ["gradient", "gradient"]
+    assert data.paired["reference"] == "feedback"
+    assert [c["other"] for c in data.paired["faithfulness"]][:2] == ["gradient", "gradient"]
     page = write_html_report(synthetic, synthetic.parent / "summary-check.html").read_text()
     summary = page[page.index('id="summary"') : page.index('id="gallery-section"')]
     shown = ["pointing, small objects", "deletion AUC", "insertion AUC", "Pointing subsets"]
@@ -127,7 +127,7 @@ def test_summary_shows_what_summary_md_shows(synthetic):
     shown += ["Feedback · gated Grad-CAM × gate gains"]
     for text in shown:
         assert text in summary, text
-    small = data["summary"]["gradient"]
+    small = data.summary["gradient"]
     assert f"{100 * small['pointing_small']:.1f}% ({small['pointing_small_trials']})" in summary
     assert f"{small['deletion_auc']:.3f}" in summary
 
@@ -137,14 +137,14 @@ def test_a_run_without_boxes_still_has_its_page(tmp_path):
     methods = ("gradient", "feedback")
     run = make_synthetic_run(tmp_path / "run", images=4, methods=methods, metrics=["pointing"])
     data = report_data(run)
-    keys = [c["key"] for c in data["columns"]]
+    keys = [c.key for c in data.columns]
     assert keys[:3] == ["cls_error_top1", "cls_error_top5", "pointing"]
-    assert data["chart_metrics"] == ["cls_error_top1", "pointing"]
-    criteria = {c["criterion"] for c in data["paired"]["localization"]}
+    assert data.chart_metrics == ["cls_error_top1", "pointing"]
+    criteria = {c["criterion"] for c in data.paired["localization"]}
     assert criteria == {"pointing"}  # no box was measured: only pointing, trial by trial
-    assert data["paired"]["faithfulness"] == []
-    label = data["images"][0]["r"]["feedback"]["k"][0]
-    assert label["b"] is None and label["why"] is None and label["pt"] is not None
+    assert data.paired["faithfulness"] == []
+    label = data.images[0].results["feedback"].per_label[0]
+    assert label.box is None and label.no_box_reason is None and label.point_hit is not None
     page = write_html_report(run).read_text()
     assert "(McNemar)" in page and "<td>GT label</td>" not in page  # pointing trials only
 
@@ -235,13 +235,13 @@ def test_each_ground_truth_label_gets_its_own_box_and_map(tmp_path):
         "top5": ranked, "boxes": {"282": [0, 0, 49, 49], "207": "no box: empty map"},
     }  # fmt: skip
     ResultsFile(tmp_path / "results.jsonl").append(record)
-    image = report_data(tmp_path)["images"][0]
-    labels = report_data(tmp_path)["labels"]
+    image = report_data(tmp_path).images[0]
+    labels = report_data(tmp_path).labels
     # a label of several classes takes the dataset's name, a one-class label the ImageNet name
-    assert [labels[i] for i in image["L"]] == ["cat", "golden retriever"]
-    first, second = image["r"]["gradient"]["k"]
-    assert (first["c"], first["iou"], first["pt"]) == (282, 1.0, True)
-    assert (second["c"], second["b"], second["why"], second["pt"]) == (
+    assert [labels[i] for i in image.labels] == ["cat", "golden retriever"]
+    first, second = image.results["gradient"].per_label
+    assert (first.class_index, first.iou, first.point_hit) == (282, 1.0, True)
+    assert (second.class_index, second.box, second.no_box_reason, second.point_hit) == (
         207, None, "no box: empty map", False,
     )  # fmt: skip
-    assert first["m"] and second["m"] and first["m"] != second["m"]
+    assert first.map and second.map and first.map != second.map

@@ -146,6 +146,6 @@ def test_the_report_names_methods_by_their_options_and_lists_them(tmp_path: Path
     (run / "run.json").write_text(json.dumps(settings))
     page = report_data(run)
     label = "Feedback · FR, all sites, max-iter 1, paper map"
-    assert page["method_labels"] == {"gradcam": "Grad-CAM", "feedback": label}
-    notes = [n for n in page["summary_notes"] if n.startswith(label)]
+    assert page.method_labels == {"gradcam": "Grad-CAM", "feedback": label}
+    notes = [n for n in page.summary_notes if n.startswith(label)]
     assert notes and "solver fr" in notes[0] and "layers all" in notes[0]

@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from thinktwice.evaluation.reporting.html_report import report_data, write_html_report
+from thinktwice.evaluation.reporting.page.data import ImageEntry, MethodResult, ReportPage
 
 from .browser import chromium, missing_browser, open_report
 from .synthetic_run import make_synthetic_run
@@ -26,7 +27,7 @@ def browser():
 
 
 @pytest.fixture(scope="module")
-def synthetic_report(tmp_path_factory) -> tuple[Path, dict]:
+def synthetic_report(tmp_path_factory) -> tuple[Path, ReportPage]:
     """120 synthetic images x 5 methods: several pages at the default page size."""
     run = make_synthetic_run(tmp_path_factory.mktemp("browser") / "run", images=120)
     return write_html_report(run), report_data(run)
@@ -54,9 +55,11 @@ def _choose(page, selector: str, value: str) -> None:
     page.wait_for_function(f"window.thinktwiceReport.renders > {renders}")
 
 
-def _gt_hit(data: dict, image: dict, method: str) -> bool | None:
-    entry = image["r"].get(method)
-    return None if entry is None or entry.get("g") is None else entry["g"] == 1.0
+def _gt_hit(data: ReportPage, image: ImageEntry, method: str) -> bool | None:
+    entry = image.results.get(method)
+    if not isinstance(entry, MethodResult) or entry.gt_localized is None:
+        return None
+    return entry.gt_localized == 1.0
 
 
 def test_the_real_report_loads_without_errors_and_draws_maps(browser, eval_run_with_report):
@@ -77,21 +80,21 @@ def test_the_real_report_loads_without_errors_and_draws_maps(browser, eval_run_w
 
 def test_filters_show_exactly_the_images_they_name(browser, synthetic_report):
     html, data = synthetic_report
-    images = data["images"]
+    images = data.images
     page = open_report(browser, html)
     assert page.problems == []
     assert _matching(page) == len(images) and len(_shown_rows(page)) == 25  # one page drawn
 
     _choose(page, "#method-a", "feedback")
     _choose(page, "#outcome-a", "hit")
-    hits = [i["id"] for i in images if _gt_hit(data, i, "feedback")]
+    hits = [i.id for i in images if _gt_hit(data, i, "feedback")]
     assert _matching(page) == len(hits) and 0 < len(hits) < len(images)
     assert set(_outcomes(page, "feedback")) == {"hit"}
 
     _choose(page, "#method-b", "gradient")
     _choose(page, "#outcome-b", "miss")  # the paired view: feedback hits, gradient misses
     paired = [
-        i["id"] for i in images
+        i.id for i in images
         if _gt_hit(data, i, "feedback") and _gt_hit(data, i, "gradient") is False
     ]  # fmt: skip
     assert _matching(page) == len(paired) > 0
@@ -101,9 +104,9 @@ def test_filters_show_exactly_the_images_they_name(browser, synthetic_report):
 
     _choose(page, "#outcome-a", "any")
     _choose(page, "#outcome-b", "any")
-    label = max(range(len(data["labels"])), key=lambda n: sum(n in i["L"] for i in images))
+    label = max(range(len(data.labels)), key=lambda n: sum(n in i.labels for i in images))
     _choose(page, "#label", str(label))
-    with_label = [i["id"] for i in images if label in i["L"]]
+    with_label = [i.id for i in images if label in i.labels]
     assert _matching(page) == len(with_label) and set(_shown_rows(page)) <= set(with_label)
     assert page.problems == []
     page.close()
@@ -119,11 +122,11 @@ def test_sorting_paging_and_columns(browser, synthetic_report):
 
     _choose(page, "#method-a", "gradcam")
     _choose(page, "#sort", "iouA")
-    by_id = {i["id"]: i for i in data["images"]}
-    ious = [by_id[i]["r"]["gradcam"]["k"][0]["iou"] or 0.0 for i in _shown_rows(page)]
+    by_id = {i.id: i for i in data.images}
+    ious = [by_id[i].results["gradcam"].per_label[0].iou or 0.0 for i in _shown_rows(page)]
     assert ious == sorted(ious) and len(ious) == 25
     _choose(page, "#sort-dir", "desc")
-    ious = [by_id[i]["r"]["gradcam"]["k"][0]["iou"] or 0.0 for i in _shown_rows(page)]
+    ious = [by_id[i].results["gradcam"].per_label[0].iou or 0.0 for i in _shown_rows(page)]
     assert ious == sorted(ious, reverse=True)
 
     renders = page.evaluate("window.thinktwiceReport.renders")
@@ -136,7 +139,7 @@ def test_sorting_paging_and_columns(browser, synthetic_report):
 
     page.locator("table.gallery tbody tr canvas").first.click()  # enlarge one image
     assert page.locator("#zoom").is_visible()
-    assert page.locator("#zoom canvas").count() == 1 + len(data["methods"])
+    assert page.locator("#zoom canvas").count() == 1 + len(data.methods)
     page.keyboard.press("Escape")
     assert page.locator("#zoom").is_hidden()
     assert page.problems == []

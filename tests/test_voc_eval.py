@@ -101,7 +101,7 @@ def test_eval_voc2007_by_name_uses_its_class_map_and_the_scene_headline(tmp_path
     records = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
     assert {r["image_id"] for r in records} == {"000001", "000002"}
     page = report_data(out)
-    assert [c["key"] for c in page["columns"]][:2] == list(SCENE_HEADLINE[:2])
-    assert page["headline"] == list(SCENE_HEADLINE)
+    assert [c.key for c in page.columns][:2] == list(SCENE_HEADLINE[:2])
+    assert page.headline == list(SCENE_HEADLINE)
     assert (out / "summary.md").read_text().count("Headline") == 1
     assert "pointing (class mean)" in done.stdout.splitlines()[4]

@@ -123,7 +123,7 @@ def markdown_paired(comparisons: Sequence[PairedComparison]) -> str:
     for c in comparisons:
         lines.append(
             f"| {c.other} | {c.criterion} | {c.images} | {c.only_method} | {c.only_other} "
-            f"| {c.z:+.2f} | {_p_text(c.p_value)} |"
+            f"| {c.z:+.2f} | {p_value_text(c.p_value)} |"
         )
     lines += [
         "",
@@ -134,7 +134,8 @@ def markdown_paired(comparisons: Sequence[PairedComparison]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _p_text(p: float) -> str:
+def p_value_text(p: float) -> str:
+    """A p-value as the paired tables print it: two significant digits, ``< 1e-6`` below."""
     return "< 1e-6" if p < 1e-6 else f"{p:.2g}"
 
 
@@ -283,7 +284,7 @@ def markdown_paired_scores(comparisons: Sequence[PairedScores]) -> str:
     for c in comparisons:
         lines.append(
             f"| {c.other} | {c.score} | {c.images} | {c.mean_method:.3f} | {c.mean_other:.3f} "
-            f"| {c.better} | {c.worse} | {c.z:+.2f} | {_p_text(c.p_value)} |"
+            f"| {c.better} | {c.worse} | {c.z:+.2f} | {p_value_text(c.p_value)} |"
         )
     lines += [
         "",

@@ -5,10 +5,10 @@
 maps, see :mod:`~thinktwice.evaluation.run.maps_store`). This module reads them,
 scores every (image, method) once more for display -- the box of each
 ground-truth label with its IoU, hit or miss per criterion, the pointing
-trial -- and hands plain data to :func:`thinktwice.visualization.html_page.render_page`,
-which knows nothing of runs. Gathering lives here because it is about
-evaluation files and metrics; drawing lives in visualization, whose modules all
-turn plain data into pictures.
+trial -- into a :class:`~thinktwice.evaluation.reporting.page.data.ReportPage`, drawn by
+:func:`~thinktwice.evaluation.reporting.page.render.render_page`, which knows nothing of
+runs. Gathering lives here because it is about evaluation files and metrics; the page (its
+data, template, style and script) lives in :mod:`~thinktwice.evaluation.reporting.page`.
 
 The summary -- per-method metrics with the columns of ``summary.md`` (pointing
 subsets and deletion/insertion AUCs when measured) and the paired comparisons of
@@ -43,6 +43,16 @@ from thinktwice.evaluation.metrics.summary import (
     compare_with_reference,
     summarise,
 )
+from thinktwice.evaluation.reporting.page.data import (
+    Column,
+    GroundTruthBox,
+    ImageEntry,
+    LabelResult,
+    MethodError,
+    MethodResult,
+    ReportPage,
+)
+from thinktwice.evaluation.reporting.page.render import render_page
 from thinktwice.evaluation.reporting.summary_files import (
     AUC_COLUMNS,
     HIGHER_IS_BETTER,
@@ -54,14 +64,13 @@ from thinktwice.evaluation.reporting.summary_files import (
     headline_for,
     measured_columns,
 )
-from thinktwice.evaluation.run.maps_store import MapsStore, StoredImage
+from thinktwice.evaluation.run.maps_store import MapsStore, StoredImage, StoredMaps
 from thinktwice.evaluation.run.record_check import record_problem
 from thinktwice.evaluation.run.results import RESULTS_NAME, RUN_NAME, ResultsFile, read_run_settings
 from thinktwice.io.files import PathLike, atomic_write
 from thinktwice.localization.boxes import Box, iou
 from thinktwice.models.classes import imagenet_classes
 from thinktwice.options import METHOD_NAMES, method_label, model_label
-from thinktwice.visualization.html_page import render_page
 
 REPORT_NAME = "report.html"
 HTML_SUFFIXES = (".html", ".htm")
@@ -89,8 +98,8 @@ def write_html_report(run_dir: PathLike, out: PathLike | None = None) -> Path:
     return atomic_write(target, lambda handle: handle.write(html))
 
 
-def report_data(run_dir: Path) -> dict[str, Any]:
-    """Everything the page shows, as JSON-compatible data."""
+def report_data(run_dir: Path) -> ReportPage:
+    """Everything the page shows (see :mod:`~thinktwice.evaluation.reporting.page.data`)."""
     settings = run_settings(run_dir)
     records, errors = latest_records(run_dir / RESULTS_NAME)
     methods = _method_order({method for method, _ in records} | {m for m, _ in errors})
@@ -108,29 +117,29 @@ def report_data(run_dir: Path) -> dict[str, Any]:
     )
     headline = headline_for(bool(settings.get("class_map")) or several)
     columns = summary_columns(summaries, headline)
-    shown = {column["key"] for column in columns}
-    return {
-        "title": run_title(settings),
-        "settings": settings_shown(settings),
-        "methods": methods,
-        "method_labels": method_labels(methods, settings),
-        "summary": summaries,
-        "columns": columns,
-        "headline": list(headline),
-        "chart_metrics": [k for k in chart_metrics(headline) if k in shown],
-        "summary_notes": ([SCENE_NOTE] if headline else [])
+    shown = {column.key for column in columns}
+    return ReportPage(
+        title=run_title(settings),
+        settings=settings_shown(settings),
+        methods=methods,
+        method_labels=method_labels(methods, settings),
+        summary=summaries,
+        columns=columns,
+        headline=list(headline),
+        chart_metrics=[k for k in chart_metrics(headline) if k in shown],
+        summary_notes=([SCENE_NOTE] if headline else [])
         + ([POINTING_SUBSETS_NOTE] if shown & set(TRIAL_COUNTS) else [])
         + option_notes(methods, settings),
-        "paired": paired,
-        "labels": labels.names,
-        "class_names": labels.class_names_used(),
-        "images": images,
-        "map_side": map_side,
-        "colormap": colormap_table(COLORMAP),
-        "iou_threshold": IOU_THRESHOLD,
-        "pointing_tolerance": POINTING_TOLERANCE,
-        "missing_maps": sum(1 for i in image_ids if i not in stored),
-    }
+        paired=paired,
+        labels=labels.names,
+        class_names=labels.class_names_used(),
+        images=images,
+        map_side=map_side,
+        colormap=colormap_table(COLORMAP),
+        iou_threshold=IOU_THRESHOLD,
+        pointing_tolerance=POINTING_TOLERANCE,
+        missing_maps=sum(1 for i in image_ids if i not in stored),
+    )
 
 
 # --- reading the run folder ----------------------------------------------------------------------
@@ -311,19 +320,18 @@ def summarise_records(
 
 def summary_columns(
     summaries: Mapping[str, Mapping[str, Any]], headline: Sequence[str] = ()
-) -> list[dict[str, Any]]:
+) -> list[Column]:
     """The summary table's measured columns, as ``summary.md`` has them (``headline``
-    first): key, heading, ``percent`` or ``fraction``, the key of its trial count
-    (pointing subsets), and whether higher is better."""
+    first)."""
     percent, aucs = measured_columns(summaries, headline)
     return [
-        {
-            "key": key,
-            "name": PERCENT_COLUMNS.get(key) or AUC_COLUMNS[key],
-            "format": "percent" if key in PERCENT_COLUMNS else "fraction",
-            "trials": TRIAL_COUNTS.get(key),
-            "higher": key in HIGHER_IS_BETTER,
-        }
+        Column(
+            key=key,
+            name=PERCENT_COLUMNS.get(key) or AUC_COLUMNS[key],
+            format="percent" if key in PERCENT_COLUMNS else "fraction",
+            trials=TRIAL_COUNTS.get(key),
+            higher=key in HIGHER_IS_BETTER,
+        )
         for key in [*percent, *aucs]
     ]
 
@@ -375,42 +383,54 @@ def _image_entry(
     methods: Sequence[str],
     labels: LabelNames,
     map_side: int,
-) -> dict[str, Any]:
+) -> ImageEntry:
     """One image: photo, ground truth, and per method the box, IoU and map of each label."""
     objects = stored.objects if stored else ()
     label_sets = gt_labels(objects)
-    entry: dict[str, Any] = {"id": image_id, "r": {}}
-    if stored is not None:
-        entry.update(
-            w=stored.width,
-            h=stored.height,
-            p=base64.b64encode(stored.photo_jpeg).decode("ascii"),
-            gt=[
-                [*o.box.as_list(), labels.of(o.classes, objects) if o.classes else -1]
-                for o in objects
-            ],
-            L=[labels.of(label, objects) for label in label_sets],
-        )
+    photo = _photo_fields(stored, label_sets, labels) if stored is not None else {}
+    results: dict[str, MethodResult | MethodError] = {}
     for method in methods:
         record = records.get((method, image_id))
-        if record is None:
-            if (method, image_id) in errors:
-                entry["r"][method] = {"err": errors[(method, image_id)]}
-            continue
-        maps = stored.methods.get(method) if stored else None
-        entry["r"][method] = _method_entry(record, objects, label_sets, maps, map_side)
-        entry.setdefault("top", [labels.class_name(c) for c in record["top5"][:1]])
-        entry["c1"] = record.get("cls_top1")
-    return entry
+        if record is not None:
+            maps = stored.methods.get(method) if stored else None
+            results[method] = _method_result(record, objects, label_sets, maps, map_side)
+        elif (method, image_id) in errors:
+            results[method] = MethodError(errors[(method, image_id)])
+    scored = [records[(m, image_id)] for m in methods if (m, image_id) in records]
+    ranked_first = scored[0]["top5"][:1] if scored else []
+    return ImageEntry(
+        id=image_id,
+        results=results,
+        top1_name=labels.class_name(ranked_first[0]) if ranked_first else None,
+        top1_correct=scored[-1].get("cls_top1") if scored else None,
+        **photo,
+    )
 
 
-def _method_entry(
+def _photo_fields(
+    stored: StoredImage, label_sets: Sequence[frozenset[int]], labels: LabelNames
+) -> dict[str, Any]:
+    """The image's fields from its maps file: photo, size, ground truth and labels."""
+    objects = stored.objects
+    return {
+        "width": stored.width,
+        "height": stored.height,
+        "photo": base64.b64encode(stored.photo_jpeg).decode("ascii"),
+        "ground_truth": [
+            GroundTruthBox(o.box.as_list(), labels.of(o.classes, objects) if o.classes else -1)
+            for o in objects
+        ],
+        "labels": [labels.of(label, objects) for label in label_sets],
+    }
+
+
+def _method_result(
     record: Record,
     objects: Sequence[GroundTruth],
     label_sets: Sequence[frozenset[int]],
-    maps: Any,
+    maps: StoredMaps | None,
     map_side: int,
-) -> dict[str, Any]:
+) -> MethodResult:
     ranked = [int(c) for c in record["top5"]]
     trials = {int(t["class_index"]): bool(t["hit"]) for t in record.get("pointing", [])}
     points = {int(t["class_index"]): t.get("point") for t in record.get("pointing", [])}
@@ -426,24 +446,24 @@ def _method_entry(
         )
         smap = maps.of(c) if maps is not None else None
         per_label.append(
-            {
-                "c": c,
-                "b": box.as_list() if box else None,
-                "why": raw if isinstance(raw, str) else None,
-                "iou": round(overlap, 3) if overlap is not None else None,
-                "pt": trials.get(c),
-                "pp": points.get(c),  # where the map pointed, photo pixels (None: not kept)
-                "m": _encode_map(smap, map_side) if smap is not None else None,
-            }
+            LabelResult(
+                class_index=c,
+                box=box.as_list() if box else None,
+                no_box_reason=raw if isinstance(raw, str) else None,
+                iou=round(overlap, 3) if overlap is not None else None,
+                point_hit=trials.get(c),
+                point=points.get(c),
+                map=_encode_map(smap, map_side) if smap is not None else None,
+            )
         )
-    return {
-        "g": record.get("loc_gt"),
-        "t1": record.get("loc_top1"),
-        "t5": record.get("loc_top5"),
-        "d": _rounded(record.get("deletion_auc")),
-        "i": _rounded(record.get("insertion_auc")),
-        "k": per_label,
-    }
+    return MethodResult(
+        gt_localized=record.get("loc_gt"),
+        top1_localized=record.get("loc_top1"),
+        top5_localized=record.get("loc_top5"),
+        deletion_auc=_rounded(record.get("deletion_auc")),
+        insertion_auc=_rounded(record.get("insertion_auc")),
+        per_label=per_label,
+    )
 
 
 def _rounded(value: Any) -> float | None:

@@ -1,7 +1,9 @@
 // The gallery of a thinktwice evaluation report. Plain browser JavaScript, no library, no
-// network: the data is the JSON in #report-data; photos are JPEG (base64) and maps raw uint8
-// (base64, map_side x map_side) coloured here through the embedded colormap table. Only the
-// current page of images is drawn, so a run of thousands of images opens quickly.
+// network: the data is the JSON in #report-data, a ReportPage of data.py (beside this file),
+// whose field names are the keys read here: DATA.images are ImageEntry, img.results[method] a
+// MethodResult (or MethodError), r.per_label[i] a LabelResult. Photos are JPEG (base64) and
+// maps raw uint8 (base64, map_side x map_side) coloured here through the embedded colormap
+// table. Only the current page of images is drawn, so a run of thousands of images opens quickly.
 "use strict";
 (function () {
   const started = performance.now();
@@ -19,21 +21,24 @@
   const CELL = 150;
 
   const METRICS = {
-    gt: { name: "localization, GT label", outcome: (r) => (r.g == null ? null : r.g >= 1) },
-    top1: { name: "localization top-1", outcome: (r) => (r.t1 == null ? null : r.t1) },
-    top5: { name: "localization top-5", outcome: (r) => (r.t5 == null ? null : r.t5) },
+    gt: {
+      name: "localization, GT label",
+      outcome: (r) => (r.gt_localized == null ? null : r.gt_localized >= 1),
+    },
+    top1: { name: "localization top-1", outcome: (r) => (r.top1_localized == null ? null : r.top1_localized) },
+    top5: { name: "localization top-5", outcome: (r) => (r.top5_localized == null ? null : r.top5_localized) },
     pointing: {
       name: "pointing game",
       outcome: (r) => {
-        const trials = r.k.map((k) => k.pt).filter((v) => v !== null && v !== undefined);
+        const trials = r.per_label.map((k) => k.point_hit).filter((v) => v !== null && v !== undefined);
         return trials.length ? trials.every(Boolean) : null;
       },
     },
   };
   // The hit / miss criteria the run measured (any other would leave every image unscored).
   const MEASURED = Object.keys(METRICS).filter((key) => IMAGES.some((img) => METHODS.some((m) => {
-    const r = img.r[m];
-    return r && !r.err && METRICS[key].outcome(r) !== null;
+    const r = img.results[m];
+    return r && !r.error && METRICS[key].outcome(r) !== null;
   })));
   const CRITERIA = MEASURED.length ? MEASURED : Object.keys(METRICS);
   const SORTS = {
@@ -67,8 +72,8 @@
   }
 
   function outcome(img, method) {
-    const r = img.r[method];
-    if (!r || r.err) return null;
+    const r = img.results[method];
+    if (!r || r.error) return null;
     return METRICS[state.metric].outcome(r);
   }
 
@@ -79,11 +84,11 @@
   }
 
   function labelText(img) {
-    return (img.L || []).map((l) => LABELS[l]).join(", ");
+    return (img.labels || []).map((l) => LABELS[l]).join(", ");
   }
 
   function passesLabelAndSearch(img) {
-    if (state.label >= 0 && !(img.L || []).includes(state.label)) return false;
+    if (state.label >= 0 && !(img.labels || []).includes(state.label)) return false;
     if (state.search) {
       const needle = state.search.toLowerCase();
       if (!img.id.toLowerCase().includes(needle) && !labelText(img).toLowerCase().includes(needle))
@@ -93,15 +98,15 @@
   }
 
   function shownLabel(img) {
-    const labels = img.L || [];
+    const labels = img.labels || [];
     if (state.label >= 0 && labels.includes(state.label)) return labels.indexOf(state.label);
     return Math.min(rowLabel.get(img.id) || 0, Math.max(labels.length - 1, 0));
   }
 
   function iouOf(img, method) {
-    const r = img.r[method];
-    if (!r || r.err) return -1;
-    const k = r.k[shownLabel(img)];
+    const r = img.results[method];
+    if (!r || r.error) return -1;
+    const k = r.per_label[shownLabel(img)];
     return k ? (k.iou === null ? 0 : k.iou) : -1;
   }
 
@@ -165,7 +170,7 @@
     const methodOptions = METHODS.map((m) => [m, nameOf(m)]);
     const outcomes = [["any", "any"], ["hit", "hits"], ["miss", "misses"]];
     const counts = new Map();
-    for (const img of IMAGES) for (const l of new Set(img.L || [])) counts.set(l, (counts.get(l) || 0) + 1);
+    for (const img of IMAGES) for (const l of new Set(img.labels || [])) counts.set(l, (counts.get(l) || 0) + 1);
     const labelOptions = [[-1, `all classes (${LABELS.length})`]].concat(
       [...counts.keys()].sort((x, y) => LABELS[x].localeCompare(LABELS[y]))
         .map((l) => [l, `${LABELS[l]} (${counts.get(l)})`]));
@@ -237,10 +242,10 @@
   // --- drawing --------------------------------------------------------------------------------
 
   function loadPhoto(img) {
-    if (!img.p) return Promise.resolve(null);
+    if (!img.photo) return Promise.resolve(null);
     if (!photos.has(img.id)) {
       const image = new Image();
-      image.src = "data:image/jpeg;base64," + img.p;
+      image.src = "data:image/jpeg;base64," + img.photo;
       photos.set(img.id, image.decode().then(() => image, () => null));
     }
     return photos.get(img.id);
@@ -265,7 +270,7 @@
   }
 
   function fit(img, size) {
-    const w = img.w || 1, h = img.h || 1;
+    const w = img.width || 1, h = img.height || 1;
     const scale = Math.min(size / w, size / h);
     return { scale, x: (size - w * scale) / 2, y: (size - h * scale) / 2, w: w * scale, h: h * scale };
   }
@@ -311,58 +316,59 @@
     ctx.fillRect(0, 0, size, size);
     const frame = fit(img, size);
     const label = shownLabel(img);
-    const entry = method ? img.r[method] : null;
-    const k = entry && !entry.err ? entry.k[label] : null;
-    if (photo && (!method || state.overlay || !(k && k.m))) ctx.drawImage(photo, frame.x, frame.y, frame.w, frame.h);
-    if (k && k.m) {
+    const entry = method ? img.results[method] : null;
+    const k = entry && !entry.error ? entry.per_label[label] : null;
+    if (photo && (!method || state.overlay || !(k && k.map))) ctx.drawImage(photo, frame.x, frame.y, frame.w, frame.h);
+    if (k && k.map) {
       ctx.save();
       ctx.imageSmoothingEnabled = true;
       ctx.imageSmoothingQuality = "high";
       ctx.globalAlpha = state.overlay && photo ? 0.65 : 1;
-      ctx.drawImage(mapCanvas(k.m), frame.x, frame.y, frame.w, frame.h);
+      ctx.drawImage(mapCanvas(k.map), frame.x, frame.y, frame.w, frame.h);
       ctx.restore();
     }
-    const wanted = img.L ? img.L[label] : undefined;
-    for (const gt of img.gt || []) {
-      if (!method || gt[4] === wanted) strokeBox(ctx, frame, gt, "#39ff14", true, 1.5);
+    const wanted = img.labels ? img.labels[label] : undefined;
+    for (const gt of img.ground_truth || []) {
+      if (!method || gt.label === wanted) strokeBox(ctx, frame, gt.box, "#39ff14", true, 1.5);
     }
-    if (k && k.b) strokeBox(ctx, frame, k.b, "#00e5ff", false, 2);
-    if (k && k.pp) markPoint(ctx, frame, k.pp, k.pt);
-    if (method && !(k && k.m)) {
+    if (k && k.box) strokeBox(ctx, frame, k.box, "#00e5ff", false, 2);
+    if (k && k.point) markPoint(ctx, frame, k.point, k.point_hit);
+    if (method && !(k && k.map)) {
       ctx.fillStyle = "#ccc";
       ctx.font = "12px sans-serif";
-      ctx.fillText(entry && entry.err ? "unreadable" : "no map stored", 8, size - 10);
+      ctx.fillText(entry && entry.error ? "unreadable" : "no map stored", 8, size - 10);
     }
   }
 
   function methodCaption(img, method) {
-    const r = img.r[method];
+    const r = img.results[method];
     if (!r) return [el("span", { text: "not evaluated" })];
-    if (r.err) return [el("span", { class: "bad", text: "unreadable: " + r.err })];
-    const k = r.k[shownLabel(img)];
+    if (r.error) return [el("span", { class: "bad", text: "unreadable: " + r.error })];
+    const k = r.per_label[shownLabel(img)];
     const parts = [];
     if (!k) parts.push(el("span", { text: "no ground-truth label" }));
-    else if (k.b) {
+    else if (k.box) {
       const ok = k.iou >= THRESHOLD;
       parts.push(el("span", { class: ok ? "ok" : "bad", text: `IoU ${k.iou.toFixed(2)} ${ok ? "\u2713" : "\u2717"}` }));
-    } else if (k.why || r.g != null) parts.push(el("span", { class: "bad", text: k.why || "no box" }));
-    if (k && k.pt !== null && k.pt !== undefined)
-      parts.push(el("span", { class: k.pt ? "ok" : "bad", text: `  point ${k.pt ? "\u2713" : "\u2717"}` }));
-    if (r.g !== null && r.g !== undefined && (img.L || []).length > 1)
-      parts.push(el("div", { text: `labels localized: ${Math.round(r.g * img.L.length)}/${img.L.length}` }));
-    const aucs = [["deletion", r.d], ["insertion", r.i]].filter(([, v]) => v !== null && v !== undefined);
+    } else if (k.no_box_reason || r.gt_localized != null)
+      parts.push(el("span", { class: "bad", text: k.no_box_reason || "no box" }));
+    if (k && k.point_hit !== null && k.point_hit !== undefined)
+      parts.push(el("span", { class: k.point_hit ? "ok" : "bad", text: `  point ${k.point_hit ? "\u2713" : "\u2717"}` }));
+    if (r.gt_localized !== null && r.gt_localized !== undefined && (img.labels || []).length > 1)
+      parts.push(el("div", { text: `labels localized: ${Math.round(r.gt_localized * img.labels.length)}/${img.labels.length}` }));
+    const aucs = [["deletion", r.deletion_auc], ["insertion", r.insertion_auc]].filter(([, v]) => v !== null && v !== undefined);
     if (aucs.length) parts.push(el("div", { text: aucs.map(([n, v]) => `${n} AUC ${v.toFixed(3)}`).join(", ") }));
     return parts;
   }
 
   function photoCaption(img, redraw) {
-    const chips = (img.L || []).map((l, i) => el("span", {
+    const chips = (img.labels || []).map((l, i) => el("span", {
       class: "chip" + (i === shownLabel(img) ? " on" : ""), text: LABELS[l], title: "show this label's maps",
       onclick: () => { rowLabel.set(img.id, i); redraw(); },
     }));
-    const top = img.top ? [el("div", {}, [
-      "top-1: " + img.top[0] + " ",
-      el("span", { class: img.c1 ? "ok" : "bad", text: img.c1 ? "\u2713" : "\u2717" })])] : [];
+    const top = img.top1_name ? [el("div", {}, [
+      "top-1: " + img.top1_name + " ",
+      el("span", { class: img.top1_correct ? "ok" : "bad", text: img.top1_correct ? "\u2713" : "\u2717" })])] : [];
     return [el("div", { class: "id", text: img.id }), el("div", {}, chips)].concat(top);
   }
 

@@ -2,11 +2,10 @@
 
 Plain data in, one HTML string out: no server, no network, no external file. The
 summary table, the bar chart (inline SVG) and the paired comparisons are drawn here; the gallery is
-drawn by the page's own script (``assets/report.js``) from the data embedded as
+drawn by the page's own script (``report.js``, beside this file) from the data embedded as
 JSON -- photos as JPEG, maps as raw uint8 coloured on a canvas through the
 embedded colormap table -- one page of images at a time, so a run of thousands
-of images opens quickly. The data's fields are described in
-:func:`thinktwice.evaluation.reporting.html_report.report_data`.
+of images opens quickly. The data's fields are the types of :mod:`.data`.
 """
 
 from __future__ import annotations
@@ -17,6 +16,9 @@ from collections.abc import Mapping, Sequence
 from importlib import resources
 from typing import Any
 
+from thinktwice.evaluation.metrics.paired import p_value_text
+from thinktwice.evaluation.reporting.page.data import Column, ReportPage, page_json
+
 __all__ = ["bar_chart_svg", "paired_tables", "render_page", "summary_table"]
 
 #: matplotlib's tab10, for methods in the chart and the gallery's headers.
@@ -25,29 +27,23 @@ PALETTE = (
     "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
 )  # fmt: skip
 
-Column = Mapping[str, Any]  # key, name, format ("percent" or "fraction"), trials, higher
 
-
-def render_page(page: Mapping[str, Any]) -> str:
+def render_page(page: ReportPage) -> str:
     """The whole page for ``page`` (see the module docstring)."""
-    title = html.escape(str(page["title"]))
-    methods = list(page["methods"])
-    labels = dict(page.get("method_labels", {}))
-    colours = {m: PALETTE[i % len(PALETTE)] for i, m in enumerate(methods)}
-    data = dict(page, colours=colours)
-    chart = [c for c in page["columns"] if c["key"] in page["chart_metrics"]]
-    return _TEMPLATE.format(
+    title = html.escape(page.title)
+    labels = page.method_labels
+    colours = {m: PALETTE[i % len(PALETTE)] for i, m in enumerate(page.methods)}
+    chart = [c for c in page.columns if c.key in page.chart_metrics]
+    return _asset("template.html").format(
         title=title,
         css=_asset("report.css"),
-        settings=_settings_list(page.get("settings", {})),
-        notes=_notes(page),
-        table=summary_table(page["summary"], page["columns"], labels),
-        summary_notes="".join(
-            f"<p class=small>{html.escape(note)}</p>" for note in page.get("summary_notes", [])
-        ),
-        chart=bar_chart_svg(page["summary"], chart, colours, labels),
-        paired=paired_tables(page.get("paired", {}), labels),
-        data=_script_json(data),
+        settings=_settings_list(page.settings),
+        notes=_notes(page.missing_maps),
+        table=summary_table(page.summary, page.columns, labels),
+        summary_notes="".join(f"<p class=small>{html.escape(n)}</p>" for n in page.summary_notes),
+        chart=bar_chart_svg(page.summary, chart, colours, labels),
+        paired=paired_tables(page.paired, labels),
+        data=page_json(page, colours),
         script=_asset("report.js"),
     )
 
@@ -59,11 +55,11 @@ def summary_table(
 ) -> str:
     """One row per method (by its display name); the best value of each column in bold."""
     labels = labels or {}
-    best = {c["key"]: _best(summaries, c["key"], c["higher"]) for c in columns}
-    head = "".join(f"<th>{html.escape(c['name'])}</th>" for c in columns)
+    best = {c.key: _best(summaries, c.key, c.higher) for c in columns}
+    head = "".join(f"<th>{html.escape(c.name)}</th>" for c in columns)
     rows = []
     for method, summary in summaries.items():
-        cells = "".join(_cell(summary, c, best[c["key"]]) for c in columns)
+        cells = "".join(_cell(summary, c, best[c.key]) for c in columns)
         rows.append(
             f"<tr><th scope=row>{html.escape(labels.get(method, method))}</th>"
             f"<td>{summary.get('n', 0)}</td><td>{summary.get('failed', 0)}</td>{cells}"
@@ -107,21 +103,21 @@ def bar_chart_svg(
     for g, column in enumerate(columns):
         x0 = left + g * group_w + (group_w - bar_w * len(methods)) / 2
         for b, method in enumerate(methods):
-            value = summaries[method].get(column["key"])
+            value = summaries[method].get(column.key)
             if value is None:
                 continue
             bar_h = plot_h * float(value)
             x, y = x0 + b * bar_w, top + plot_h - bar_h
-            label = f"{labels.get(method, method)}: {column['name']} {100 * float(value):.1f}%"
+            label = f"{labels.get(method, method)}: {column.name} {100 * float(value):.1f}%"
             parts.append(
                 f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar_w - 2:.1f}" height="{bar_h:.1f}" '
                 f'fill="{colours[method]}"><title>{html.escape(label)}</title></rect>'
             )
-        arrow = "higher is better" if column["higher"] else "lower is better"
+        arrow = "higher is better" if column.higher else "lower is better"
         cx = left + (g + 0.5) * group_w
         parts.append(
             f'<text x="{cx:.1f}" y="{height - bottom + 16}" text-anchor="middle">'
-            f"{html.escape(column['name'])}</text>"
+            f"{html.escape(column.name)}</text>"
             f'<text x="{cx:.1f}" y="{height - bottom + 30}" text-anchor="middle" fill="#777">'
             f"{arrow}</text>"
         )
@@ -144,7 +140,7 @@ def paired_tables(paired: Mapping[str, Any], labels: Mapping[str, str] | None = 
     if paired.get("localization"):
         rows = [
             [labels.get(c["other"], c["other"]), c["criterion"], c["images"], c["only_method"],
-             c["only_other"], f"{c['z']:+.2f}", _p_text(c["p_value"])]
+             c["only_other"], f"{c['z']:+.2f}", p_value_text(c["p_value"])]
             for c in paired["localization"]
         ]  # fmt: skip
         parts.append(
@@ -171,7 +167,7 @@ def paired_tables(paired: Mapping[str, Any], labels: Mapping[str, str] | None = 
         rows = [
             [labels.get(c["other"], c["other"]), c["score"], c["images"],
              f"{c['mean_method']:.3f}", f"{c['mean_other']:.3f}", c["better"], c["worse"],
-             f"{c['z']:+.2f}", _p_text(c["p_value"])]
+             f"{c['z']:+.2f}", p_value_text(c["p_value"])]
             for c in paired["faithfulness"]
         ]  # fmt: skip
         parts.append(
@@ -213,10 +209,6 @@ def _table(head: Sequence[str], rows: Sequence[Sequence[Any]], css_id: str) -> s
     )
 
 
-def _p_text(p: float) -> str:
-    return "< 1e-6" if p < 1e-6 else f"{p:.2g}"
-
-
 def _best(summaries: Mapping[str, Mapping[str, Any]], key: str, higher: bool) -> float | None:
     values = [s[key] for s in summaries.values() if s.get(key) is not None]
     if len(set(values)) < 2:  # one method, or a tie of all: nothing stands out
@@ -225,16 +217,16 @@ def _best(summaries: Mapping[str, Mapping[str, Any]], key: str, higher: bool) ->
 
 
 def _cell(summary: Mapping[str, Any], column: Column, best: float | None) -> str:
-    value = summary.get(column["key"])
+    value = summary.get(column.key)
     marked = " class=best" if value is not None and value == best else ""
     if value is None:
         text = "n/a"
-    elif column["format"] == "percent":
+    elif column.format == "percent":
         text = f"{100 * float(value):.1f}%"
     else:
         text = f"{float(value):.3f}"
-    if column.get("trials"):
-        text += f" ({summary.get(column['trials'], 0)})"
+    if column.trials:
+        text += f" ({summary.get(column.trials, 0)})"
     return f"<td{marked}>{text}</td>"
 
 
@@ -258,8 +250,7 @@ def _settings_list(settings: Mapping[str, Any]) -> str:
     return f"<dl class=settings>{''.join(items)}</dl>"
 
 
-def _notes(page: Mapping[str, Any]) -> str:
-    missing = page.get("missing_maps", 0)
+def _notes(missing: int) -> str:
     if not missing:
         return ""
     return (
@@ -268,51 +259,6 @@ def _notes(page: Mapping[str, Any]) -> str:
     )
 
 
-def _script_json(data: Any) -> str:
-    """JSON safe inside a <script> element (no '<' that could close it)."""
-    return json.dumps(data, separators=(",", ":"), allow_nan=False).replace("<", "\\u003c")
-
-
 def _asset(name: str) -> str:
-    return resources.files("thinktwice.visualization").joinpath("assets", name).read_text("utf-8")
-
-
-_TEMPLATE = """<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>thinktwice report: {title}</title>
-<style>
-{css}
-</style>
-</head>
-<body>
-<header>
-<h1>{title}</h1>
-{settings}
-{notes}
-</header>
-<section id="summary">
-<h2>Summary</h2>
-{table}
-{summary_notes}
-{chart}
-{paired}
-</section>
-<section id="gallery-section">
-<h2>Gallery</h2>
-<div id="controls"></div>
-<div id="pair"></div>
-<div id="status" aria-live="polite"></div>
-<div id="gallery"></div>
-<div id="pager"></div>
-</section>
-<div id="zoom" hidden></div>
-<script type="application/json" id="report-data">{data}</script>
-<script>
-{script}
-</script>
-</body>
-</html>
-"""
+    """A file of this folder: the page's template, style sheet or script."""
+    return resources.files("thinktwice.evaluation.reporting.page").joinpath(name).read_text("utf-8")
