@@ -1,4 +1,4 @@
-"""The commands' work on photos: reading them, class probabilities, titles, maps for display.
+"""The commands' work on photos: reading them, class probabilities, titles.
 
 Imports torch and numpy, so commands import it inside ``run`` (the parser and
 ``--help`` stay fast).
@@ -19,8 +19,6 @@ from thinktwice.io.images import image_to_array, iter_images
 from thinktwice.models.classifier import Classifier
 from thinktwice.models.state import eval_mode
 from thinktwice.visualization.labels import class_title
-
-DISPLAY_QUANTILE = 0.995
 
 
 @dataclass
@@ -61,11 +59,3 @@ def pair_title(model: Classifier, class_index: int, probability: float) -> str:
 
 def pair_stem(photo: Photo, class_index: int, model: Classifier) -> str:
     return f"{photo.stem}__{class_index}-{slug(model.classes.name(class_index))}"
-
-
-def for_display(saliency: np.ndarray) -> np.ndarray:
-    """The map clipped at its 99.5% quantile, so a few extreme pixels do not hide the rest
-    (gradient maps are sparse); only pictures use it, the saved .npy stays raw."""
-    values = np.asarray(saliency, dtype=np.float32)
-    ceiling = float(np.quantile(values, DISPLAY_QUANTILE))
-    return np.minimum(values, ceiling) if ceiling > 0 else values

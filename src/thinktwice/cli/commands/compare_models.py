@@ -84,9 +84,14 @@ def run(args: argparse.Namespace) -> int:
 def compare(models, photo, method: str, args: argparse.Namespace, out):
     """One figure: a column per model for each target class, for ``method``."""
     from thinktwice.cli.common import method_options, method_variant, target_specs
-    from thinktwice.cli.photos import for_display, pair_title, probabilities
+    from thinktwice.cli.photos import pair_title, probabilities
     from thinktwice.explain import explain
-    from thinktwice.visualization import model_comparison_figure, model_label, save_figure
+    from thinktwice.visualization import (
+        clip_for_display,
+        model_comparison_figure,
+        model_label,
+        save_figure,
+    )
 
     columns = []
     for name, model in models:
@@ -102,7 +107,7 @@ def compare(models, photo, method: str, args: argparse.Namespace, out):
         cells = [
             (
                 pair_title(model, int(t), float(probs[int(t)])),
-                for_display(result.saliency[pair].numpy()),
+                clip_for_display(result.saliency[pair].numpy()),
             )
             for pair, t in enumerate(result.targets)
         ]

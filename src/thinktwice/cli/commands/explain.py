@@ -121,8 +121,8 @@ def write_maps(
 ) -> list[Path]:
     """Overlay figure (PNG, with its colour bar) and raw map (.npy, model input resolution)
     for each pair; ``variant`` is the method's (display name, file key)."""
-    from thinktwice.cli.photos import for_display, pair_stem
-    from thinktwice.visualization import overlay_figure, save_figure
+    from thinktwice.cli.photos import pair_stem
+    from thinktwice.visualization import clip_for_display, overlay_figure, save_figure
 
     label, key = variant
     written = []
@@ -133,7 +133,7 @@ def write_maps(
         saliency = result.saliency[pair].detach().float().numpy()
         stem = out / f"{pair_stem(photo, target, model)}__{key}"
         title = f"{model.classes.name(target)} ({target}): {label}"
-        figure = overlay_figure(photo.pixels, for_display(saliency), title=title)
+        figure = overlay_figure(photo.pixels, clip_for_display(saliency), title=title)
         written.append(save_figure(figure, stem.with_suffix(".png")))
         written.append(save_npy(saliency, stem.with_suffix(".npy")))
     return written
@@ -158,8 +158,8 @@ def write_grid(
 ) -> Path:
     """Rows = classes, columns = methods (the layout of the paper's Figure 4). The file is
     ``STEM__grid.png``, with the keys of the methods not at their defaults appended."""
-    from thinktwice.cli.photos import for_display, pair_title
-    from thinktwice.visualization import grid_figure, model_label, save_figure
+    from thinktwice.cli.photos import pair_title
+    from thinktwice.visualization import clip_for_display, grid_figure, model_label, save_figure
 
     rows = []
     first = next(iter(results.values()))
@@ -167,7 +167,7 @@ def write_grid(
     for pair in pairs:
         target = int(first.targets[pair])
         cells = [
-            (variants[method][0], for_display(result.saliency[pair].numpy()))
+            (variants[method][0], clip_for_display(result.saliency[pair].numpy()))
             for method, result in results.items()
         ]
         rows.append((pair_title(model, target, float(probs[image_index, target])), cells))
