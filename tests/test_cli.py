@@ -399,3 +399,20 @@ def test_feedback_flags_reach_the_method_options():
     assert feedback_options(args) == {"preset": "reference", "max_iter": 1, "saliency": "abs",
                                       "prune_only": True, "decision": "gradient"}  # fmt: skip
     assert feedback_options(parser.parse_args(["explain", "x.png"])) == {}
+
+
+@pytest.mark.parametrize("text", ["-1", "0", "1", "7", "1.5", "x", "", " 3"])
+def test_count_options_follow_the_library_rule(text):
+    from thinktwice.checks import is_count
+    from thinktwice.cli.common import non_negative_int, positive_int
+
+    for parse, least in ((positive_int, 1), (non_negative_int, 0)):
+        try:
+            value: int | None = int(text)
+        except ValueError:
+            value = None
+        if value is not None and is_count(value, least):
+            assert parse(text) == value
+        else:
+            with pytest.raises(argparse.ArgumentTypeError, match=f"is not an integer >= {least}"):
+                parse(text)

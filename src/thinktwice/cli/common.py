@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from thinktwice.checks import is_count
 from thinktwice.errors import OptionError, ThinkTwiceError
 from thinktwice.options import (
     DEFAULT_LAYERS,
@@ -86,8 +87,14 @@ def _checked(kind: Callable[[str], Any], valid: Callable[[Any], bool], wanted: s
     return parse
 
 
-positive_int = _checked(int, lambda v: v >= 1, "an integer >= 1")
-non_negative_int = _checked(int, lambda v: v >= 0, "an integer >= 0")
+def count_type(least: int) -> Callable[[str], int]:
+    """An argparse type for a count of at least ``least``: the rule of
+    :func:`thinktwice.checks.is_count`, the one the library checks with."""
+    return _checked(int, lambda v: is_count(v, least), f"an integer >= {least}")
+
+
+positive_int = count_type(1)
+non_negative_int = count_type(0)
 positive_float = _checked(float, lambda v: math.isfinite(v) and v > 0, "a number > 0")
 non_negative_float = _checked(float, lambda v: math.isfinite(v) and v >= 0, "a number >= 0")
 
@@ -157,7 +164,7 @@ def thread_count(text: str) -> int:
         value = int(text)
     except ValueError:
         value = 0
-    if not 1 <= value <= limit:
+    if not (is_count(value, 1) and value <= limit):
         raise argparse.ArgumentTypeError(
             f"{text!r} is not a number of threads from 1 to {limit} (this machine has "
             f"{os.cpu_count() or 1} cores)"
