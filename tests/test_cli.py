@@ -399,3 +399,79 @@ def test_feedback_flags_reach_the_method_options():
     assert feedback_options(args) == {"preset": "reference", "max_iter": 1, "saliency": "abs",
                                       "prune_only": True, "decision": "gradient"}  # fmt: skip
     assert feedback_options(parser.parse_args(["explain", "x.png"])) == {}
+
+
+# --- one builder per shared option, whatever the command --------------------------------------
+
+
+def _commands() -> dict[str, argparse.ArgumentParser]:
+    from thinktwice.cli.main import build_parser
+
+    parser, _ = build_parser()
+    subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return dict(subparsers.choices)
+
+
+def test_every_command_builds_a_shared_option_the_same_way():
+    """--model, --methods, --box, --quiet, --out: one builder each (eval's included)."""
+    built: dict[str, set] = {}
+    users: dict[str, set[str]] = {}
+    for name, sub in _commands().items():
+        for action in sub._actions:
+            flag = action.option_strings[0] if action.option_strings else None
+            if flag in ("--model", "--methods", "--box", "--quiet", "--out"):
+                shape = (type(action), action.type, tuple(action.option_strings),
+                         tuple(action.choices or ()), action.dest)  # fmt: skip
+                built.setdefault(flag, set()).add(shape)
+                users.setdefault(flag, set()).add(name)
+    assert all(len(shapes) == 1 for shapes in built.values()), built
+    assert {"eval", "explain", "localize", "compare-models"} <= users["--methods"]
+    assert {"eval", "explain", "predict", "classes"} <= users["--model"]
+    assert {"eval", "rescore", "localize"} <= users["--box"]
+
+
+def test_eval_takes_the_grammar_of_every_command():
+    from thinktwice.cli.common import selected_methods
+    from thinktwice.cli.main import build_parser
+    from thinktwice.options import METHOD_NAMES
+
+    parser, _ = build_parser()
+    args = parser.parse_args(["eval", "data", "--out", "o", "--method", "gradcam", "gradient",
+                              "--methods", "gradcam,feedback", "--model",
+                              "EfficientNet-Lite0"])  # fmt: skip
+    assert selected_methods(args) == ["gradcam", "gradient", "feedback"]
+    assert args.model == "efficientnet_lite0"
+    assert selected_methods(parser.parse_args(["eval", "data", "--out", "o"])) == list(METHOD_NAMES)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--batch-size", "0"], "--batch-size: '0' is not an integer >= 1"),
+        (["--limit", "-3"], "--limit: '-3' is not an integer >= 1"),
+        (["--box-workers", "-1"], "--box-workers: '-1' is not an integer >= 0"),
+        (["--model", "resnet"], "unknown model 'resnet'; choose one of: alexnet"),
+    ],
+)
+def test_eval_refuses_bad_counts_and_models_as_every_command_does(capsys, tmp_path, options,
+                                                                   message):  # fmt: skip
+    status, out, err = _run(capsys, "eval", "data.json", "--out", tmp_path / "o", *options)
+    assert status == 2 and out == "" and len(err.splitlines()) == 1 and message in err
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("text", ["-1", "0", "1", "7", "1.5", "x", "", " 3"])
+def test_count_options_follow_the_library_rule(text):
+    from thinktwice.checks import is_count
+    from thinktwice.cli.common import non_negative_int, positive_int
+
+    for parse, least in ((positive_int, 1), (non_negative_int, 0)):
+        try:
+            value: int | None = int(text)
+        except ValueError:
+            value = None
+        if value is not None and is_count(value, least):
+            assert parse(text) == value
+        else:
+            with pytest.raises(argparse.ArgumentTypeError, match=f"is not an integer >= {least}"):
+                parse(text)

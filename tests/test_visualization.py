@@ -422,3 +422,20 @@ def test_boxes_are_drawn_thick_with_a_tall_label():
     assert (column == 255).sum() >= 4, "at least 4 px thick on a 300 px photo"
     tag_rows = np.nonzero((drawn[:100, 100:300, 0] == 255).any(axis=1))[0]
     assert len(tag_rows) >= 18, "the label tag is at least 18 px tall"
+
+
+def test_display_clipping_stops_at_a_value_the_map_holds():
+    """One rule for every picture of a map (the CLI's figures, the report's stored maps): the
+    values above the order statistic at floor(0.995 (n - 1)) are lowered to it."""
+    from thinktwice.visualization import DISPLAY_QUANTILE, clip_for_display
+
+    values = np.random.default_rng(3).permutation(1000).astype(np.float32).reshape(20, 50)
+    clipped = clip_for_display(values)
+    ceiling = float(np.quantile(values, DISPLAY_QUANTILE, method="lower"))
+    assert ceiling == 994.0 and clipped.max() == ceiling  # not np.quantile's 994.005
+    assert clipped.dtype == np.float32 and clipped.shape == values.shape
+    assert np.array_equal(clipped[values <= ceiling], values[values <= ceiling])
+    assert int((clipped == ceiling).sum()) == 6  # 994 itself and the five above it
+    dark = -np.ones((4, 4), np.float32)
+    dark[0, 0] = 5.0
+    assert np.array_equal(clip_for_display(dark), dark)  # ceiling <= 0: left as it is

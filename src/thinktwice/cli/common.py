@@ -19,8 +19,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from thinktwice.checks import is_count
 from thinktwice.errors import OptionError, ThinkTwiceError
 from thinktwice.options import (
+    BOX_METHODS,
     DEFAULT_LAYERS,
     DEFAULT_MODEL,
     DEFAULT_SALIENCY,
@@ -70,8 +72,14 @@ def _checked(kind: Callable[[str], Any], valid: Callable[[Any], bool], wanted: s
     return parse
 
 
-positive_int = _checked(int, lambda v: v >= 1, "an integer >= 1")
-non_negative_int = _checked(int, lambda v: v >= 0, "an integer >= 0")
+def count_type(least: int) -> Callable[[str], int]:
+    """An argparse type for a count of at least ``least``: the rule of
+    :func:`thinktwice.checks.is_count`, the one the library checks with."""
+    return _checked(int, lambda v: is_count(v, least), f"an integer >= {least}")
+
+
+positive_int = count_type(1)
+non_negative_int = count_type(0)
 positive_float = _checked(float, lambda v: math.isfinite(v) and v > 0, "a number > 0")
 non_negative_float = _checked(float, lambda v: math.isfinite(v) and v >= 0, "a number >= 0")
 
@@ -107,7 +115,7 @@ def add_model_arguments(parser: argparse.ArgumentParser, weights: bool = True) -
         "--model",
         type=zoo_name,
         default=DEFAULT_MODEL,
-        help=f"model zoo name: {', '.join(MODEL_NAMES)}",
+        help=f"model zoo name: {', '.join(MODEL_NAMES)} (default: {DEFAULT_MODEL})",
     )
     if weights:
         parser.add_argument(
@@ -141,7 +149,7 @@ def thread_count(text: str) -> int:
         value = int(text)
     except ValueError:
         value = 0
-    if not 1 <= value <= limit:
+    if not (is_count(value, 1) and value <= limit):
         raise argparse.ArgumentTypeError(
             f"{text!r} is not a number of threads from 1 to {limit} (this machine has "
             f"{os.cpu_count() or 1} cores)"
@@ -164,10 +172,64 @@ def apply_threads(args: argparse.Namespace) -> None:
         torch.set_num_threads(threads)
 
 
-def add_quiet_argument(parser: argparse.ArgumentParser) -> None:
+def add_quiet_argument(
+    parser: argparse.ArgumentParser, text: str = "print only errors (and --json records)"
+) -> None:
+    parser.add_argument("--quiet", action="store_true", help=text)
+
+
+def add_images_argument(parser: argparse.ArgumentParser, many: bool = True) -> None:
+    """The photos a command reads: ``images`` (one or more files) or, not ``many``, ``image``."""
+    if many:
+        parser.add_argument("images", nargs="+", help="image files")
+    else:
+        parser.add_argument("image", help="an image file")
+
+
+def add_pair_arguments(
+    parser: argparse.ArgumentParser,
+    methods: Sequence[str] | None = None,
+    one_image: bool = False,
+    one_target: bool = False,
+) -> None:
+    """The (image, class) pairs a command maps: the image file(s) and ``--target``, then
+    ``--methods`` (default ``methods``) when the command takes several."""
+    add_images_argument(parser, many=not one_image)
+    add_target_argument(parser, repeat=not one_target)
+    if methods is not None:
+        add_methods_argument(parser, default=methods)
+
+
+def add_out_argument(
+    parser: argparse.ArgumentParser,
+    text: str = "output folder",
+    default: str | None = "out",
+    required: bool = False,
+) -> None:
+    """``--out``: where a command writes (by default the folder ``out``, unless required)."""
     parser.add_argument(
-        "--quiet", action="store_true", help="print only errors (and --json records)"
+        "--out", default=None if required else default, required=required, help=text
     )
+
+
+def add_box_argument(
+    parser: argparse.ArgumentParser, default: str | None = "grabcut", text: str = "box rule"
+) -> None:
+    """``--box``: the rule that turns a map into a box (:data:`thinktwice.options.BOX_METHODS`);
+    the help names the default itself, for parsers that do not (``eval``'s)."""
+    shown = f"{text} (default: {default})" if default else text
+    parser.add_argument("--box", choices=BOX_METHODS, default=default, help=shown)
+
+
+def add_map_arguments(parser: argparse.ArgumentParser, model: bool = True) -> None:
+    """The options every command that computes maps ends with: ``--model``/``--weights``
+    (unless ``model`` is False: the command names its models itself), ``--device`` and
+    ``--threads``, ``--quiet`` and the feedback group."""
+    if model:
+        add_model_arguments(parser)
+    add_device_argument(parser)
+    add_quiet_argument(parser)
+    add_feedback_arguments(parser)
 
 
 def model_from_args(args: argparse.Namespace) -> Classifier:
@@ -289,6 +351,13 @@ def target_specs(model: Classifier, targets: Sequence[str] | str | None) -> list
             model.classes.lookup(spec)  # raises UnknownClassError with close names
         specs.append(spec)
     return specs
+
+
+def model_and_targets(args: argparse.Namespace) -> tuple[Classifier, list[int | str]]:
+    """The model ``--model``/``--weights`` name, and the ``--target`` specs checked against
+    its classes (before any work)."""
+    model = model_from_args(args)
+    return model, target_specs(model, args.target)
 
 
 # --- output folders -------------------------------------------------------------------------------

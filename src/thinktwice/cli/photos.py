@@ -1,4 +1,4 @@
-"""The commands' work on photos: reading them, class probabilities, titles, maps for display.
+"""The commands' work on photos: reading them, their maps, class probabilities, titles.
 
 Imports torch and numpy, so commands import it inside ``run`` (the parser and
 ``--help`` stay fast).
@@ -6,21 +6,24 @@ Imports torch and numpy, so commands import it inside ``run`` (the parser and
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import argparse
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from PIL import Image
 
-from thinktwice.cli.common import report, slug, unique_stem
+from thinktwice.cli.common import method_options, report, slug, unique_stem
 from thinktwice.io.images import image_to_array, iter_images
 from thinktwice.models.classifier import Classifier
 from thinktwice.models.state import eval_mode
 from thinktwice.visualization.labels import class_title
 
-DISPLAY_QUANTILE = 0.995
+if TYPE_CHECKING:
+    from thinktwice import Explanation
 
 
 @dataclass
@@ -63,9 +66,27 @@ def pair_stem(photo: Photo, class_index: int, model: Classifier) -> str:
     return f"{photo.stem}__{class_index}-{slug(model.classes.name(class_index))}"
 
 
-def for_display(saliency: np.ndarray) -> np.ndarray:
-    """The map clipped at its 99.5% quantile, so a few extreme pixels do not hide the rest
-    (gradient maps are sparse); only pictures use it, the saved .npy stays raw."""
-    values = np.asarray(saliency, dtype=np.float32)
-    ceiling = float(np.quantile(values, DISPLAY_QUANTILE))
-    return np.minimum(values, ceiling) if ceiling > 0 else values
+def photo_maps(
+    model: Classifier,
+    photos: Sequence[Photo],
+    specs: Sequence[int | str],
+    method: str,
+    args: argparse.Namespace,
+    **settings: Any,
+) -> Explanation:
+    """explain() of ``method`` for every class of ``specs`` on each photo, with the options
+    ``args`` set for the method and a progress bar unless ``--quiet``; ``settings`` go to
+    explain() as they are (``batch_size``)."""
+    from thinktwice import explain
+
+    images, targets = [photo.image for photo in photos], [list(specs)] * len(photos)
+    progress = False if getattr(args, "quiet", False) else None
+    options = method_options(method, args)
+    return explain(model, images, targets, method=method, progress=progress, **settings, **options)
+
+
+def photo_pairs(result: Explanation, photos: Sequence[Photo]) -> Iterator[tuple[int, Photo, int]]:
+    """(pair index, its photo, its class) for each (image, class) pair of ``result``."""
+    rows, classes = result.image_index.tolist(), result.targets.tolist()
+    for pair, (row, target) in enumerate(zip(rows, classes, strict=True)):
+        yield pair, photos[row], target

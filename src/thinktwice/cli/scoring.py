@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from thinktwice.cli.common import non_negative_int
 from thinktwice.errors import OptionError
 from thinktwice.options import DEFAULT_TAU_STEP
 
@@ -31,7 +32,7 @@ def add_scoring_arguments(parser: argparse.ArgumentParser, *, defaults: bool = T
     )
     parser.add_argument(
         "--box-workers",
-        type=int,
+        type=non_negative_int,
         metavar="N",
         help="processes computing boxes while the next batch's maps are computed (0: boxes in "
         "this process; default: this process's share of the cores, 0 on a single core)",

@@ -12,6 +12,8 @@ __all__ = [
     "DEFAULT_ALPHA",
     "DEFAULT_CMAP",
     "DEFAULT_COLOURS",
+    "DISPLAY_QUANTILE",
+    "clip_for_display",
     "colourise",
     "draw_boxes",
     "greyed",
@@ -24,6 +26,10 @@ __all__ = [
 DEFAULT_CMAP = "inferno"
 #: How much of the map's colour covers the greyed photo.
 DEFAULT_ALPHA = 0.6
+
+#: A map shown on a picture is clipped at this quantile of its values: a few extreme pixels
+#: (gradient maps are sparse) would otherwise take the whole colour scale and hide the rest.
+DISPLAY_QUANTILE = 0.995
 
 #: Box colours cycled when none are given (matplotlib's "tab10", as RGB).
 DEFAULT_COLOURS: tuple[tuple[int, int, int], ...] = (
@@ -91,6 +97,19 @@ def normalise_saliency(saliency: np.ndarray, size: tuple[int, int] | None = None
     if peak <= 0.0:
         return np.zeros(values.shape, np.float32)
     return np.clip(values / peak, 0.0, 1.0)
+
+
+def clip_for_display(saliency: np.ndarray, quantile: float = DISPLAY_QUANTILE) -> np.ndarray:
+    """The map (float32) with every value above its ``quantile`` lowered to it, for pictures
+    only (saved maps stay raw); a ceiling at or below 0 leaves the map as it is.
+
+    The ceiling is a value the map holds: the order statistic at ``floor(quantile * (n - 1))``
+    (numpy's ``quantile(method="lower")``), the rule the run folder's stored display maps have
+    always used, so a resumed run's maps match the ones written before it."""
+    values = np.asarray(saliency, dtype=np.float32)
+    rank = int(quantile * (values.size - 1))
+    ceiling = float(np.partition(values.ravel(), rank)[rank])
+    return np.minimum(values, ceiling) if ceiling > 0 else values
 
 
 def colourise(unit: np.ndarray, cmap: str = DEFAULT_CMAP) -> np.ndarray:

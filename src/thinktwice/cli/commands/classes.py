@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-from thinktwice.cli.common import add_model_arguments, positive_int, report
+from thinktwice.cli import common
 
 NAME = "classes"
 HELP = "find classes by index (285) or by whole words of their name (cat, golden retriever)"
@@ -15,8 +15,10 @@ HELP = "find classes by index (285) or by whole words of their name (cat, golden
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("query", help="a class index, or a name or words of one, e.g. 'retriever'")
-    parser.add_argument("--limit", type=positive_int, default=20, help="at most this many matches")
-    add_model_arguments(parser, weights=False)
+    parser.add_argument(
+        "--limit", type=common.positive_int, default=20, help="at most this many matches"
+    )
+    common.add_model_arguments(parser, weights=False)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -28,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
         classes.lookup(int(query))  # an index out of range is an error naming the range
     matches = classes.search(query, limit=args.limit)
     if not matches:
-        report(f"{args.query!r}: no class name matches")
+        common.report(f"{args.query!r}: no class name matches")
         return 2
     for index, name in matches:
         print(f"{index:4d}  {name}")

@@ -4,17 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from thinktwice.cli.common import (
-    add_device_argument,
-    add_feedback_arguments,
-    add_methods_argument,
-    add_quiet_argument,
-    add_target_argument,
-    output_folder,
-    say,
-    selected_methods,
-    zoo_name,
-)
+from thinktwice.cli import common
 from thinktwice.errors import ThinkTwiceError
 from thinktwice.options import MODEL_NAMES
 
@@ -23,8 +13,7 @@ HELP = "saliency of one photo for the same classes under several models (paper's
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("image", help="an image file")
-    add_target_argument(parser)
+    common.add_pair_arguments(parser, methods=("feedback",), one_image=True)
     parser.add_argument(
         "--models", required=True, help=f"comma-separated model names: {', '.join(MODEL_NAMES)}"
     )
@@ -35,16 +24,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="NAME=FILE",
         help="weights file for a model, e.g. vgg16=vgg16-397923af.pth (repeatable)",
     )
-    add_methods_argument(parser, default=("feedback",))
-    parser.add_argument("--out", default="out", help="output folder")
-    add_device_argument(parser)
-    add_quiet_argument(parser)
-    add_feedback_arguments(parser)
+    common.add_out_argument(parser)
+    common.add_map_arguments(parser, model=False)
 
 
 def model_names(text: str) -> list[str]:
     try:
-        names = [zoo_name(n) for n in text.split(",") if n.strip()]
+        names = [common.zoo_name(n) for n in text.split(",") if n.strip()]
     except argparse.ArgumentTypeError as error:
         raise ThinkTwiceError(f"--models: {error}") from None
     if not names:
@@ -66,51 +52,44 @@ def run(args: argparse.Namespace) -> int:
     from thinktwice.cli.photos import read_photos
     from thinktwice.models.zoo import load_model
 
-    methods = selected_methods(args)
+    methods = common.selected_methods(args)
     names = model_names(args.models)
     weights = weights_by_model(args.weights)
     models = [
         (name, load_model(name, weights=weights.get(name), device=args.device)) for name in names
     ]
-    out = output_folder(args.out)
+    out = common.output_folder(args.out)
     photos, failures = read_photos([args.image])
     if not photos:
         return 2
     for method in methods:
-        say(args, compare(models, photos[0], method, args, out))
+        common.say(args, compare(models, photos[0], method, args, out))
     return 2 if failures else 0
 
 
 def compare(models, photo, method: str, args: argparse.Namespace, out):
     """One figure: a column per model for each target class, for ``method``."""
-    from thinktwice.cli.common import method_options, method_variant, target_specs
-    from thinktwice.cli.photos import for_display, pair_title, probabilities
-    from thinktwice.explain import explain
-    from thinktwice.visualization import model_comparison_figure, model_label, save_figure
+    from thinktwice.cli.photos import pair_title, photo_maps, photo_pairs, probabilities
+    from thinktwice.visualization import (
+        clip_for_display,
+        model_comparison_figure,
+        model_label,
+        save_figure,
+    )
 
     columns = []
     for name, model in models:
-        result = explain(
-            model,
-            photo.image,
-            target_specs(model, args.target),
-            method=method,
-            progress=False if args.quiet else None,
-            **method_options(method, args),
-        )
+        result = photo_maps(model, [photo], common.target_specs(model, args.target), method, args)
         probs = probabilities(model, result.inputs)[0]
         cells = [
-            (
-                pair_title(model, int(t), float(probs[int(t)])),
-                for_display(result.saliency[pair].numpy()),
-            )
-            for pair, t in enumerate(result.targets)
+            (pair_title(model, c, float(probs[c])), clip_for_display(result.saliency[i].numpy()))
+            for i, _, c in photo_pairs(result, [photo])
         ]
         columns.append((model_label(name), cells))
     counts = {len(cells) for _, cells in columns}
     if len(counts) != 1:
         raise ThinkTwiceError("the models disagree on the number of classes; name the targets")
-    label, key, _ = method_variant(method, args)
+    label, key, _ = common.method_variant(method, args)
     title = f"{label} saliency, model by model"
     figure = model_comparison_figure(photo.pixels, columns, title=title)
     return save_figure(figure, out / f"{photo.stem}__models__{key}.png")

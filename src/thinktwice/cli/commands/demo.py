@@ -16,7 +16,7 @@ import argparse
 import shutil
 from pathlib import Path
 
-from thinktwice.cli.common import add_device_argument, add_quiet_argument, output_folder, say
+from thinktwice.cli import common
 from thinktwice.errors import ThinkTwiceError
 
 NAME = "demo"
@@ -30,7 +30,7 @@ SCENE_METHODS = ("gradcam", "feedback")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", default="out", help="output folder")
+    common.add_out_argument(parser)
     parser.add_argument("--docs-img", help="also copy the README figures into this folder")
     parser.add_argument(
         "--two-objects",
@@ -45,8 +45,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         f"feedback (default: {SCENE}, a cat, a chair and a dining table; skipped when the "
         "voc2007 set is absent)",
     )
-    add_device_argument(parser)
-    add_quiet_argument(parser)
+    common.add_device_argument(parser)
+    common.add_quiet_argument(parser)
 
 
 def demo_photos(folder: Path) -> list[Path]:
@@ -71,8 +71,8 @@ def demo_photos(folder: Path) -> list[Path]:
 def run(args: argparse.Namespace) -> int:
     from thinktwice.cli.main import main
 
-    out = output_folder(args.out)
-    photos = demo_photos(output_folder(out / "photos"))
+    out = common.output_folder(args.out)
+    photos = demo_photos(common.output_folder(out / "photos"))
     names = [str(p) for p in photos]
     steps = [
         ["explain", *names, "--out", str(out)],
@@ -84,19 +84,19 @@ def run(args: argparse.Namespace) -> int:
         methods = ["--methods", "gradient,gradcam,feedback"]
         steps.append(["explain", args.two_objects, *targets, *methods, "--out", str(out)])
     else:
-        say(args, f"no two-object photo at {args.two_objects}: that step is skipped")
+        common.say(args, f"no two-object photo at {args.two_objects}: that step is skipped")
     shared = (["--device", args.device] if args.device else []) + (
         ["--quiet"] if args.quiet else []
     )
     for step in steps:
-        say(args, f"$ thinktwice {' '.join(step + shared)}")
+        common.say(args, f"$ thinktwice {' '.join(step + shared)}")
         status = main(step + shared)
         if status:
             return status
-    say(args, scene_step(out, args.scene, args.device))
+    common.say(args, scene_step(out, args.scene, args.device))
     if args.docs_img:
-        for path in copy_docs_figures(out, output_folder(args.docs_img)):
-            say(args, path)
+        for path in copy_docs_figures(out, common.output_folder(args.docs_img)):
+            common.say(args, path)
     return 0
 
 

@@ -16,25 +16,30 @@ from typing import Any
 
 from thinktwice.cli.common import (
     PROGRAM,
+    add_box_argument,
     add_device_argument,
     add_feedback_arguments,
+    add_methods_argument,
+    add_model_arguments,
+    add_out_argument,
+    add_quiet_argument,
     add_threads_argument,
     feedback_options,
+    positive_int,
+    selected_methods,
 )
 from thinktwice.cli.scoring import add_scoring_arguments, heldout_from
 from thinktwice.errors import OptionError
 from thinktwice.options import (
-    BOX_METHODS,
     DEFAULT_BOX_SMOOTH,
+    DEFAULT_EVAL_METRICS,
     DEFAULT_MAX_SIDE,
-    DEFAULT_MODEL,
+    DEFAULT_METRIC_STEPS,
+    EVAL_METRICS,
+    METHOD_NAMES,
     NAMED_DATASETS,
     model_label,
 )
-from thinktwice.options import DEFAULT_EVAL_METRICS as DEFAULT_METRICS
-from thinktwice.options import DEFAULT_METRIC_STEPS as DEFAULT_STEPS
-from thinktwice.options import EVAL_METRICS as METRICS
-from thinktwice.options import METHOD_NAMES as METHODS
 
 NAME = "eval"
 CLASS_MAP_LIMIT = 16 * 2**20
@@ -103,21 +108,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="imagenet-val-1000, voc2007, tiny-imagenet, a box manifest (.json), a VOC or "
         "ILSVRC folder",
     )
-    parser.add_argument(
-        "--methods",
-        default=",".join(METHODS),
-        help=f"comma-separated methods (default: {','.join(METHODS)})",
-    )
-    parser.add_argument("--out", required=True, help="folder for results.jsonl and the summary")
+    add_methods_argument(parser, default=METHOD_NAMES)
+    add_out_argument(parser, "folder for results.jsonl and the summary", required=True)
     parser.add_argument("--split", help="a split the data defines (dev, test, ...)")
-    parser.add_argument("--limit", type=int, help="only the first N images")
-    parser.add_argument("--model", default=DEFAULT_MODEL, help=f"model zoo name (default: "
-                        f"{DEFAULT_MODEL})")  # fmt: skip
-    parser.add_argument("--weights", help="weights file (needed for vgg16, alexnet, googlenet; "
-                        "squeezenet1_0 takes compressed_SqueezeNet.net or a .pth)")  # fmt: skip
-    parser.add_argument("--batch-size", type=int, default=16, help="images per batch (default: 16)")
-    parser.add_argument("--box", choices=BOX_METHODS, default="grabcut", help="box rule "
-                        "(default: grabcut)")  # fmt: skip
+    parser.add_argument("--limit", type=positive_int, help="only the first N images")
+    add_model_arguments(parser)
+    parser.add_argument(
+        "--batch-size", type=positive_int, default=16, help="images per batch (default: 16)"
+    )
+    add_box_argument(parser)
     parser.add_argument(
         "--max-side",
         type=_max_side,
@@ -134,16 +133,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="blur each map by a Gaussian of sigma S x its longer side before its box; 0 is "
         f"the paper's recipe (default: {DEFAULT_BOX_SMOOTH})",
     )
+    metrics = ",".join(DEFAULT_EVAL_METRICS)
     parser.add_argument(
         "--metrics",
-        default=",".join(DEFAULT_METRICS),
-        help=f"comma-separated, from {','.join(METRICS)} (default: {','.join(DEFAULT_METRICS)})",
+        default=metrics,
+        help=f"comma-separated, from {','.join(EVAL_METRICS)} (default: {metrics})",
     )
     parser.add_argument(
         "--metric-steps",
-        type=int,
-        default=DEFAULT_STEPS,
-        help=f"steps of the deletion/insertion curves (default: {DEFAULT_STEPS}; RISE: 224)",
+        type=positive_int,
+        default=DEFAULT_METRIC_STEPS,
+        help=f"steps of the deletion/insertion curves (default: {DEFAULT_METRIC_STEPS}; RISE: 224)",
     )
     parser.add_argument(
         "--rescale-boxes",
@@ -158,7 +158,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add_scoring_arguments(parser)
     add_threads_argument(parser, "torch threads per process (default: the cores / ranks)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_quiet_argument(parser, "no progress bar")
     add_device_argument(parser, threads=False)
     add_feedback_arguments(parser)
 
@@ -179,7 +179,7 @@ def run(args: argparse.Namespace) -> int:
 
     class_map = _read_class_map(args.class_map)
     settings = EvalSettings(
-        methods=tuple(dict.fromkeys(_split_list(args.methods))),
+        methods=tuple(selected_methods(args)),
         model=args.model,
         dataset=dataset_label(args.dataset),
         split=args.split,

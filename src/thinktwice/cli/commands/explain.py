@@ -6,28 +6,15 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from thinktwice.cli.common import (
-    add_device_argument,
-    add_feedback_arguments,
-    add_methods_argument,
-    add_model_arguments,
-    add_quiet_argument,
-    add_target_argument,
-    model_from_args,
-    output_folder,
-    positive_int,
-    say,
-    selected_methods,
-    target_specs,
-)
+from thinktwice.cli import common
 from thinktwice.options import METHOD_NAMES
 
 if TYPE_CHECKING:
     import numpy as np
     import torch
 
+    from thinktwice import Explanation
     from thinktwice.cli.photos import Photo
-    from thinktwice.explain import Explanation
     from thinktwice.models.classifier import Classifier
 
 NAME = "explain"
@@ -35,30 +22,24 @@ HELP = "saliency maps of images for classes, method by method (overlays, .npy, g
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("images", nargs="+", help="image files")
-    add_target_argument(parser)
-    add_methods_argument(parser, default=METHOD_NAMES)
-    parser.add_argument("--out", default="out", help="output folder")
+    common.add_pair_arguments(parser, methods=METHOD_NAMES)
+    common.add_out_argument(parser)
     parser.add_argument(
-        "--batch-size", type=positive_int, default=16, help="(image, class) pairs per batch"
+        "--batch-size", type=common.positive_int, default=16, help="(image, class) pairs per batch"
     )
-    add_model_arguments(parser)
-    add_device_argument(parser)
-    add_quiet_argument(parser)
-    add_feedback_arguments(parser)
+    common.add_map_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     from thinktwice.cli.photos import read_photos
 
-    methods = selected_methods(args)
-    model = model_from_args(args)
-    specs = target_specs(model, args.target)
-    out = output_folder(args.out)
+    methods = common.selected_methods(args)
+    model, specs = common.model_and_targets(args)
+    out = common.output_folder(args.out)
     photos, failures = read_photos(args.images)
     if photos:
         for path in explain_photos(model, photos, specs, methods, out, args):
-            say(args, path)
+            common.say(args, path)
     return 2 if failures else 0
 
 
@@ -72,23 +53,13 @@ def explain_photos(
 ) -> list[Path]:
     """One explain() call per method over every (photo, class) pair; files per pair, a grid
     per photo, and each method's resolved options (``KEY.options.json``)."""
-    from thinktwice.cli.common import method_options, method_variant
-    from thinktwice.cli.photos import probabilities
-    from thinktwice.explain import explain
+    from thinktwice.cli.photos import photo_maps, probabilities
 
     results = {
-        method: explain(
-            model,
-            [photo.image for photo in photos],
-            [specs] * len(photos),
-            method=method,
-            batch_size=args.batch_size,
-            progress=False if args.quiet else None,
-            **method_options(method, args),
-        )
+        method: photo_maps(model, photos, specs, method, args, batch_size=args.batch_size)
         for method in methods
     }
-    variants = {method: method_variant(method, args) for method in methods}
+    variants = {method: common.method_variant(method, args) for method in methods}
     first = results[methods[0]]
     probs = probabilities(model, first.inputs)
     written: list[Path] = []
@@ -121,19 +92,16 @@ def write_maps(
 ) -> list[Path]:
     """Overlay figure (PNG, with its colour bar) and raw map (.npy, model input resolution)
     for each pair; ``variant`` is the method's (display name, file key)."""
-    from thinktwice.cli.photos import for_display, pair_stem
-    from thinktwice.visualization import overlay_figure, save_figure
+    from thinktwice.cli.photos import pair_stem, photo_pairs
+    from thinktwice.visualization import clip_for_display, overlay_figure, save_figure
 
     label, key = variant
     written = []
-    for pair, (image_index, target) in enumerate(
-        zip(result.image_index, result.targets, strict=True)
-    ):
-        photo, target = photos[int(image_index)], int(target)
+    for pair, photo, target in photo_pairs(result, photos):
         saliency = result.saliency[pair].detach().float().numpy()
         stem = out / f"{pair_stem(photo, target, model)}__{key}"
         title = f"{model.classes.name(target)} ({target}): {label}"
-        figure = overlay_figure(photo.pixels, for_display(saliency), title=title)
+        figure = overlay_figure(photo.pixels, clip_for_display(saliency), title=title)
         written.append(save_figure(figure, stem.with_suffix(".png")))
         written.append(save_npy(saliency, stem.with_suffix(".npy")))
     return written
@@ -158,8 +126,8 @@ def write_grid(
 ) -> Path:
     """Rows = classes, columns = methods (the layout of the paper's Figure 4). The file is
     ``STEM__grid.png``, with the keys of the methods not at their defaults appended."""
-    from thinktwice.cli.photos import for_display, pair_title
-    from thinktwice.visualization import grid_figure, model_label, save_figure
+    from thinktwice.cli.photos import pair_title
+    from thinktwice.visualization import clip_for_display, grid_figure, model_label, save_figure
 
     rows = []
     first = next(iter(results.values()))
@@ -167,7 +135,7 @@ def write_grid(
     for pair in pairs:
         target = int(first.targets[pair])
         cells = [
-            (variants[method][0], for_display(result.saliency[pair].numpy()))
+            (variants[method][0], clip_for_display(result.saliency[pair].numpy()))
             for method, result in results.items()
         ]
         rows.append((pair_title(model, target, float(probs[image_index, target])), cells))

@@ -7,20 +7,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from thinktwice.cli.common import (
-    add_device_argument,
-    add_feedback_arguments,
-    add_methods_argument,
-    add_model_arguments,
-    add_quiet_argument,
-    add_target_argument,
-    model_from_args,
-    output_folder,
-    say,
-    selected_methods,
-    target_specs,
-)
-from thinktwice.options import BOX_METHODS
+from thinktwice.cli import common
 
 if TYPE_CHECKING:
     from thinktwice.cli.photos import Photo
@@ -32,38 +19,32 @@ HELP = "object boxes from saliency (GrabCut on the map), drawn on the photo or a
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("images", nargs="+", help="image files")
-    add_target_argument(parser)
-    add_methods_argument(parser, default=("feedback",))
-    parser.add_argument("--box", default="grabcut", choices=BOX_METHODS, help="box rule")
+    common.add_pair_arguments(parser, methods=("feedback",))
+    common.add_box_argument(parser)
     parser.add_argument(
         "--json",
         action="store_true",
         help="one JSON object per line on stdout (its only output); no pictures unless --out",
     )
-    parser.add_argument(
-        "--out", help="folder for the box pictures (default: out; none with --json)"
+    common.add_out_argument(
+        parser, "folder for the box pictures (default: out; none with --json)", default=None
     )
-    add_model_arguments(parser)
-    add_device_argument(parser)
-    add_quiet_argument(parser)
-    add_feedback_arguments(parser)
+    common.add_map_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     from thinktwice.cli.photos import read_photos
 
-    methods = selected_methods(args)
-    model = model_from_args(args)
-    specs = target_specs(model, args.target)
+    methods = common.selected_methods(args)
+    model, specs = common.model_and_targets(args)
     pictures = args.out if args.out is not None else (None if args.json else "out")
-    out = output_folder(pictures) if pictures is not None else None
+    out = common.output_folder(pictures) if pictures is not None else None
     photos, failures = read_photos(args.images)
     for record, picture in localize_photos(model, photos, specs, methods, args, out):
         if args.json:  # stdout holds the JSON lines only
             print(json.dumps(record), flush=True)
         elif picture is not None:
-            say(args, picture)
+            common.say(args, picture)
     return 2 if failures else 0
 
 
@@ -76,26 +57,14 @@ def localize_photos(
     out: Path | None,
 ) -> list[tuple[dict[str, Any], Path | None]]:
     """(JSON record, picture path or None) per (method, photo, class)."""
-    from thinktwice.cli.common import method_options, method_variant
-    from thinktwice.cli.photos import pair_stem
-    from thinktwice.explain import explain
+    from thinktwice.cli.photos import pair_stem, photo_maps, photo_pairs
     from thinktwice.localization import localize
 
     found = []
     for method in methods if photos else []:
-        label, key, _ = method_variant(method, args)
-        result = explain(
-            model,
-            [photo.image for photo in photos],
-            [specs] * len(photos),
-            method=method,
-            progress=False if args.quiet else None,
-            **method_options(method, args),
-        )
-        for pair, (image_index, target) in enumerate(
-            zip(result.image_index, result.targets, strict=True)
-        ):
-            photo, target = photos[int(image_index)], int(target)
+        label, key, _ = common.method_variant(method, args)
+        result = photo_maps(model, photos, specs, method, args)
+        for pair, photo, target in photo_pairs(result, photos):
             box = localize(photo.pixels, result.saliency[pair].numpy(), method=args.box)
             record = box_record(photo, target, model.classes.name(target), method, box)
             picture = None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from thinktwice.cli.common import add_device_argument, add_model_arguments, positive_int
+from thinktwice.cli import common
 from thinktwice.options import TOP_K
 
 NAME = "predict"
@@ -12,19 +12,18 @@ HELP = "top-5 classes of images, with names and probabilities"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("images", nargs="+", help="image files")
-    parser.add_argument("-k", type=positive_int, default=TOP_K, help="how many classes")
-    add_model_arguments(parser)
-    add_device_argument(parser)
+    common.add_images_argument(parser)
+    parser.add_argument("-k", type=common.positive_int, default=TOP_K, help="how many classes")
+    common.add_model_arguments(parser)
+    common.add_device_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from thinktwice.cli.common import model_from_args
     from thinktwice.cli.photos import probabilities, read_photos
 
-    model = model_from_args(args)
+    model = common.model_from_args(args)
     photos, failures = read_photos(args.images)
     k = min(args.k, len(model.classes))
     for photo in photos:

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import argparse
 
+from thinktwice.cli.common import add_out_argument
+
 NAME = "report"
 HELP = "write the HTML report (summary, charts, gallery) of an eval run folder"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dir", metavar="RUN_DIR", help="the --out folder of `thinktwice eval`")
-    parser.add_argument("--out", help="the HTML file to write (default: RUN_DIR/report.html)")
+    add_out_argument(parser, "the HTML file to write (default: RUN_DIR/report.html)", default=None)
 
 
 def run(args: argparse.Namespace) -> int:

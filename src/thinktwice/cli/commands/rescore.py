@@ -9,8 +9,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from thinktwice.cli.common import add_box_argument, add_out_argument, add_quiet_argument
 from thinktwice.cli.scoring import add_scoring_arguments, heldout_from
-from thinktwice.options import BOX_METHODS
 
 NAME = "rescore"
 HELP = "score a finished or interrupted eval run again (another box rule or metric), no saliency"
@@ -18,8 +18,8 @@ HELP = "score a finished or interrupted eval run again (another box rule or metr
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dir", metavar="RUN_DIR", help="the --out folder of `thinktwice eval`")
-    parser.add_argument("--out", required=True, help="the new run folder (resumable)")
-    parser.add_argument("--box", choices=BOX_METHODS, help="box rule (default: the run's)")
+    add_out_argument(parser, "the new run folder (resumable)", required=True)
+    add_box_argument(parser, default=None, text="box rule (default: the run's)")
     parser.add_argument("--max-side", metavar="N|none", help="GrabCut's working size "
                         "(default: the run's)")  # fmt: skip
     parser.add_argument("--box-smooth", type=float, metavar="S", help="blur of each map before "
@@ -27,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--metrics", help="comma-separated, from loc,pointing,maxboxacc "
                         "(default: the run's)")  # fmt: skip
     add_scoring_arguments(parser, defaults=False)
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_quiet_argument(parser, "no progress bar")
 
 
 def run(args: argparse.Namespace) -> int:

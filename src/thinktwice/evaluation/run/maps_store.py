@@ -53,6 +53,7 @@ from thinktwice.evaluation.datasets.base import GroundTruth, Sample
 from thinktwice.io.checked_json import parse_json
 from thinktwice.io.files import atomic_write, own_folder, read_regular_file
 from thinktwice.localization.boxes import Box
+from thinktwice.visualization.overlay import clip_for_display
 
 MAPS_DIR = "maps"
 SUFFIX = ".maps"
@@ -60,7 +61,6 @@ MAGIC = b"TTMAPS\x00\x01"
 MAP_SIDE = 64
 PHOTO_SIDE = 128
 PHOTO_QUALITY = 85
-DISPLAY_QUANTILE = 0.995
 _PREFIX = struct.Struct("<8sIII")  # magic, header length, body length, CRC-32 of both
 _LONGEST_KEY = 150
 #: No maps file is near this size (a photo thumbnail and a few 64x64 maps per method).
@@ -185,10 +185,7 @@ def display_map(saliency: np.ndarray) -> np.ndarray:
         raise ValueError(f"a saliency map must be a non-empty 2-D array, got {values.shape}")
     values[~(values > 0)] = 0.0  # negative and NaN
     values[values == np.inf] = 0.0
-    rank = int(DISPLAY_QUANTILE * (values.size - 1))
-    ceiling = float(np.partition(values.ravel(), rank)[rank])
-    if ceiling > 0:
-        values = np.minimum(values, ceiling)
+    values = clip_for_display(values)
     small = cv2.resize(values, (MAP_SIDE, MAP_SIDE), interpolation=cv2.INTER_AREA)
     peak = float(small.max())
     if peak <= 0:
