@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from thinktwice.errors import OptionError, ThinkTwiceError
+from thinktwice.errors import ThinkTwiceError
 from thinktwice.options import (
     DEFAULT_LAYERS,
     DEFAULT_MODEL,
@@ -37,6 +37,7 @@ from thinktwice.options import (
     SALIENCY_MAPS,
     SOLVER_NAMES,
     TOP_SPECS,
+    check_methods,
 )
 
 if TYPE_CHECKING:
@@ -302,16 +303,6 @@ def selected_methods(args: argparse.Namespace) -> list[str]:
     given = args.methods or list(args.default_methods)
     methods = [m.strip() for item in given for m in item.split(",") if m.strip()]
     return check_methods(methods)
-
-
-def check_methods(methods: Sequence[str]) -> list[str]:
-    unknown = [m for m in methods if m not in METHOD_NAMES]
-    if unknown or not methods:
-        raise OptionError(
-            f"unknown method {', '.join(unknown) or '(none given)'}; "
-            f"choose from: {', '.join(METHOD_NAMES)}"
-        )
-    return list(dict.fromkeys(methods))
 
 
 def add_target_argument(parser: argparse.ArgumentParser, repeat: bool = True) -> None:

@@ -85,7 +85,7 @@ def compare(models, photo, method: str, args: argparse.Namespace, out):
     """One figure: a column per model for each target class, for ``method``."""
     from thinktwice.cli.common import method_options, method_variant, target_specs
     from thinktwice.cli.photos import for_display, pair_title, probabilities
-    from thinktwice.explain import explain
+    from thinktwice.explanation import explain
     from thinktwice.visualization import model_comparison_figure, model_label, save_figure
 
     columns = []

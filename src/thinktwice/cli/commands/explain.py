@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     import torch
 
     from thinktwice.cli.photos import Photo
-    from thinktwice.explain import Explanation
+    from thinktwice.explanation import Explanation
     from thinktwice.models.classifier import Classifier
 
 NAME = "explain"
@@ -74,7 +74,7 @@ def explain_photos(
     per photo, and each method's resolved options (``KEY.options.json``)."""
     from thinktwice.cli.common import method_options, method_variant
     from thinktwice.cli.photos import probabilities
-    from thinktwice.explain import explain
+    from thinktwice.explanation import explain
 
     results = {
         method: explain(

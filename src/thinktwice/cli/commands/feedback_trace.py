@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from thinktwice.cli.photos import pair_stem, read_photos
-    from thinktwice.explain import explain
+    from thinktwice.explanation import explain
     from thinktwice.visualization import feedback_trace_figure, model_label, save_figure
     from thinktwice.visualization.files import atomic_write
 

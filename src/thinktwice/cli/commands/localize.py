@@ -78,7 +78,7 @@ def localize_photos(
     """(JSON record, picture path or None) per (method, photo, class)."""
     from thinktwice.cli.common import method_options, method_variant
     from thinktwice.cli.photos import pair_stem
-    from thinktwice.explain import explain
+    from thinktwice.explanation import explain
     from thinktwice.localization import localize
 
     found = []

@@ -21,11 +21,12 @@ from tqdm.auto import tqdm
 
 from thinktwice.attribution import METHODS, Attribution
 from thinktwice.attribution.base import check_images
-from thinktwice.errors import InputError, OptionError, TargetError
+from thinktwice.checks import check_choice, check_count
+from thinktwice.errors import InputError, TargetError
 from thinktwice.io.images import load_image
 from thinktwice.models.classifier import Classifier, as_classifier
 from thinktwice.models.state import eval_mode, on_device
-from thinktwice.options import TOP_K, TOP_SPECS
+from thinktwice.options import METHOD_NAMES, TOP_K, TOP_SPECS
 
 ImageLike = str | Path | Image.Image | np.ndarray | torch.Tensor
 TargetSpec = int | str
@@ -76,10 +77,8 @@ def explain(
             "Method(model).attribute(inputs, target=...) takes): write "
             f"explain(model, images, targets={options['target']!r})"
         )
-    if method not in METHODS:
-        raise OptionError(f"unknown method {method!r}; choose one of: {', '.join(METHODS)}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise OptionError(f"batch_size must be an int >= 1, got {batch_size!r}")
+    check_choice("method", method, METHOD_NAMES)
+    check_count("batch_size", batch_size)
     METHODS[method].check_options(options)
     with eval_mode(model), on_device(model, device):
         attributor = METHODS[method](model, **options)
