@@ -31,20 +31,18 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from thinktwice.attribution import METHODS
+from thinktwice.checks import check_choice, check_count
 from thinktwice.errors import DatasetError, OptionError, ThinkTwiceError
 from thinktwice.evaluation.datasets.base import Dataset, Sample
 from thinktwice.evaluation.metrics.faithfulness import DEFAULT_STEPS, faithfulness
-from thinktwice.evaluation.metrics.localization import class_boxes, evaluate_image, gt_labels
+from thinktwice.evaluation.metrics.localization import (
+    class_boxes,
+    evaluate_image,
+    gt_labels,
+    representative,
+)
 from thinktwice.evaluation.metrics.maxboxacc import MAXBOXACC, tau_grid
 from thinktwice.evaluation.metrics.pointing import play
-from thinktwice.evaluation.metrics.summary import (
-    REFERENCE,
-    ScoredRecords,
-    compare_scores_with_reference,
-    compare_with_reference,
-    summarise,
-)
-from thinktwice.evaluation.reporting.summary_files import headline_for, write_report
 from thinktwice.evaluation.run.box_pool import (
     BoxPool,
     BoxSettings,
@@ -62,6 +60,7 @@ from thinktwice.evaluation.run.results import (
     check_run_settings,
 )
 from thinktwice.evaluation.run.run_folder import check_dataset, check_run_folder, tidy_run_folder
+from thinktwice.evaluation.run.run_records import RunScope
 from thinktwice.evaluation.run.saliency_store import EncodedMap, SaliencyStore, stored_form
 from thinktwice.io.files import folder_lock
 from thinktwice.io.images import image_to_array
@@ -79,7 +78,7 @@ from thinktwice.options import (
     LOC,
     POINTING,
     TOP_K,
-    model_label,
+    check_methods,
 )
 
 METRICS = EVAL_METRICS
@@ -92,12 +91,9 @@ __all__ = [
     "DEFAULT_METRICS",
     "METRICS",
     "EvalSettings",
-    "ScoredRecords",
     "build_methods",
     "classes_to_explain",
-    "compare_with_reference",
-    "evaluate",
-    "summarise",
+    "run_evaluation",
 ]
 
 
@@ -188,24 +184,30 @@ class EvalSettings:
             if name in METHODS
         }
 
+    def scope(self, image_ids: Sequence[str]) -> RunScope:
+        """What a run of these settings over ``image_ids`` covers, for its reports."""
+        return RunScope(tuple(image_ids), self.methods, self.heldout)
+
+    def __post_init__(self) -> None:
+        self.validate()  # settings that exist are valid: nobody downstream checks again
+
     def validate(self) -> None:
-        """OptionError (one line, with the valid choices) for any setting out of range."""
-        _check_methods(self.methods)
+        """OptionError (one line, with the valid choices) for any setting out of range; run
+        when the settings are made (and by ``dataclasses.replace``)."""
+        check_methods(self.methods)
         unknown = [m for m in self.metrics if m not in METRICS]
         if unknown or not self.metrics:
             raise OptionError(
                 f"unknown metric(s) {', '.join(unknown) or '(none given)'}; "
                 f"choose from: {', '.join(METRICS)}"
             )
-        if self.box not in BOX_METHODS:
-            choices = ", ".join(BOX_METHODS)
-            raise OptionError(f"unknown box rule {self.box!r}; choose from: {choices}")
-        _check_count("batch size", self.batch_size)
+        check_choice("box rule", self.box, BOX_METHODS)
+        check_count("batch size", self.batch_size)
         if self.limit is not None:
-            _check_count("limit", self.limit)
-        _check_count("metric steps", self.metric_steps)
+            check_count("limit", self.limit)
+        check_count("metric steps", self.metric_steps)
         if self.max_side is not None:
-            _check_count("max side", self.max_side, MIN_MAX_SIDE)
+            check_count("max side", self.max_side, MIN_MAX_SIDE)
         if not (isinstance(self.box_smooth, int | float) and 0 <= self.box_smooth < 1):
             raise OptionError(f"box smooth must be a number in [0, 1), got {self.box_smooth!r}")
         try:
@@ -213,20 +215,19 @@ class EvalSettings:
         except ValueError as error:
             raise OptionError(str(error)) from None
         if self.box_workers is not None:
-            _check_count("box workers", self.box_workers, 0)
+            check_count("box workers", self.box_workers, 0)
 
 
 def build_methods(model: Classifier, settings: EvalSettings) -> dict[str, Any]:
     """Every method of ``settings`` built with its options and tried on one input, so a bad
-    option is an OptionError now rather than a failure after the run has started."""
-    settings.validate()
-    probe = torch.zeros(1, 3, *model.input_size)
+    option is an OptionError now rather than a failure after the run has started (the
+    settings themselves were checked when they were made)."""
     methods = {}
     for name in settings.methods:
         options = dict(settings.method_options.get(name, {}))
         try:
             method = METHODS[name](model, **options)
-            method.attribute(probe, 0)
+            method.attribute(method.probe(), 0)
         except (ValueError, KeyError, TypeError) as error:
             shown = ", ".join(f"{k}={v!r}" for k, v in options.items()) or "default options"
             raise OptionError(f"{name} with {shown}: {_message(error)}") from error
@@ -245,7 +246,7 @@ class _Loaded:
     error: str | None = None
 
 
-def evaluate(
+def run_evaluation(
     model: Classifier,
     dataset: Dataset,
     out_dir: str | Path,
@@ -254,8 +255,10 @@ def evaluate(
     shard: Shard | None = None,
     progress: bool = True,
     report: Callable[[str], None] | None = None,
-) -> dict[str, dict[str, Any]] | None:
-    """Run (or resume) an evaluation into ``out_dir``; rank 0 returns the summaries.
+) -> RunScope | None:
+    """Run (or resume) an evaluation into ``out_dir``; writes no report. Rank 0 records and
+    returns what the run covered (its ``scope.json``: the reports summarise that), the other
+    ranks None. :func:`thinktwice.evaluation.pipeline.evaluate` runs it and writes the reports.
 
     ``report`` receives one line per sample that cannot be scored (an unreadable
     photo, an annotation that does not fit it); default: a warning.
@@ -275,8 +278,12 @@ def evaluate(
             check_run_settings(out, settings.recorded())
             ResultsFile(out / RESULTS_NAME).repair()
         shard.barrier()
-        summaries = _run(model, dataset, out, settings, methods, shard, progress, report)
-    return summaries
+        _run(model, dataset, out, settings, methods, shard, progress, report)
+        if not shard.is_main:
+            return None
+        scope = settings.scope(dataset.image_ids[: settings.limit])
+        scope.write(out)
+    return scope
 
 
 def _run(
@@ -288,7 +295,7 @@ def _run(
     shard: Shard,
     progress: bool,
     report: Callable[[str], None] | None,
-) -> dict[str, dict[str, Any]] | None:
+) -> None:
     results = ResultsFile(out / RESULTS_NAME)
     image_ids = dataset.image_ids[: settings.limit]
     todo = _pending(image_ids, settings.methods, finished_pairs(results))
@@ -316,33 +323,6 @@ def _run(
         if pending is not None:
             _finish_batch(pending, settings, results, advance)
     shard.barrier()
-    if not shard.is_main:
-        return None
-    return write_summaries(out, settings, image_ids)
-
-
-def write_summaries(
-    out: Path, settings: EvalSettings, image_ids: Sequence[str]
-) -> dict[str, dict[str, Any]]:
-    """The summary of ``out``'s results over ``image_ids``: summary.json, summary.md, chart."""
-    results = ResultsFile(out / RESULTS_NAME)
-    scored = ScoredRecords(results, image_ids, settings.methods)
-    summaries = summarise(scored, tau_grid(settings.tau_step), settings.heldout)
-    title = f"{model_label(settings.model)} on {settings.dataset}" + (
-        f" ({settings.split})" if settings.split else ""
-    )
-    write_report(
-        out,
-        summaries,
-        title=title,
-        paired=compare_with_reference(scored, REFERENCE),
-        paired_scores=compare_scores_with_reference(scored, REFERENCE),
-        about={"dataset": settings.dataset, "split": settings.split, "model": settings.model},
-        reference=REFERENCE,
-        headline=headline_for(settings.class_map is not None or scored.several_classes),
-        labels=settings.labels(),
-    )
-    return summaries
 
 
 def _clamped(bar: Any) -> Callable[[float], None]:
@@ -358,20 +338,6 @@ def _clamped(bar: Any) -> Callable[[float], None]:
             bar.update(step)
 
     return advance
-
-
-def _check_methods(methods: Sequence[str]) -> None:
-    unknown = [m for m in methods if m not in METHODS]
-    if unknown or not methods:
-        raise OptionError(
-            f"unknown method(s) {', '.join(unknown) or '(none given)'}; "
-            f"choose from: {', '.join(METHODS)}"
-        )
-
-
-def _check_count(what: str, value: Any, least: int = 1) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < least:
-        raise OptionError(f"{what} must be an integer of at least {least}, got {value!r}")
 
 
 def _message(error: BaseException) -> str:
@@ -544,11 +510,7 @@ def classes_to_explain(sample: Sample, ranked: Sequence[int]) -> tuple[list[int]
     when it is not in the top 5. Predicted top-5 classes that are ground truth
     get maps too; the others cannot be right and get none.
     """
-    rank = {c: r for r, c in enumerate(ranked)}
-    representatives = [
-        min(label, key=lambda c: (rank.get(c, len(ranked)), c))
-        for label in gt_labels(sample.objects)
-    ]
+    representatives = [representative(label, ranked) for label in gt_labels(sample.objects)]
     accepted = sample.classes
     predicted = [c for c in ranked[:TOP_K] if c in accepted]
     needed = list(dict.fromkeys(representatives + predicted))
