@@ -8,13 +8,11 @@ summary.md, errors.png and report.html, and the per-method summaries.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from thinktwice.evaluation.datasets.base import Dataset
 from thinktwice.evaluation.reporting.write import write_reports
-from thinktwice.evaluation.run.distributed import Shard
 from thinktwice.evaluation.run.rescore import rescore_run
 from thinktwice.evaluation.run.runner import EvalSettings, run_evaluation
 from thinktwice.models.classifier import Classifier
@@ -25,21 +23,13 @@ Summaries = dict[str, dict[str, Any]]
 
 
 def evaluate(
-    model: Classifier,
-    dataset: Dataset,
-    out_dir: str | Path,
-    settings: EvalSettings,
-    *,
-    shard: Shard | None = None,
-    progress: bool = True,
-    report: Callable[[str], None] | None = None,
+    model: Classifier, dataset: Dataset, out_dir: str | Path, settings: EvalSettings, **run: Any
 ) -> Summaries | None:
     """Run (or resume) an evaluation into ``out_dir`` and write its reports; rank 0 returns
-    the per-method summaries (summary.json's "methods"), the other ranks None. See
-    :func:`~thinktwice.evaluation.run.runner.run_evaluation` for the arguments."""
-    scope = run_evaluation(
-        model, dataset, out_dir, settings, shard=shard, progress=progress, report=report
-    )
+    the per-method summaries (summary.json's "methods"), the other ranks None. ``run``:
+    ``shard``, ``progress``, ``report`` of
+    :func:`~thinktwice.evaluation.run.runner.run_evaluation`."""
+    scope = run_evaluation(model, dataset, out_dir, settings, **run)
     return None if scope is None else write_reports(out_dir).summaries
 
 

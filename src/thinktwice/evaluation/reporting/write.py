@@ -36,7 +36,7 @@ class WrittenReports:
         return self.summary.summaries
 
     def table(self) -> str:
-        """summary.md's table, to print."""
+        """summary.md's table of methods (without its paired tests), to print."""
         summary = self.summary
         return markdown_summary(summary.summaries, summary.title, summary.headline, summary.labels)
 

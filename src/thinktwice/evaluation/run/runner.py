@@ -9,9 +9,15 @@ pointing-game trial and, when asked, its deletion and insertion AUC; each
 (image, method) becomes one durable line of ``results.jsonl`` the moment it is
 done, so an interrupted run resumes where it stopped.
 
-Every setting is checked (the methods built with their options and tried on one
-input) before ``run.json`` binds the output folder, and the folder is locked
-for the run: a second evaluation on it is refused at once.
+Every setting is checked when the settings are made and the methods are built
+with their options and tried on one input, all before ``run.json`` binds the
+output folder; the folder is locked for the run: a second evaluation on it is
+refused at once. The runner writes no report: it records what the run covered
+(``scope.json``) and :func:`~thinktwice.evaluation.reporting.write.write_reports`
+writes every report from the folder.
+
+Each method explains a :class:`~thinktwice.pairs.PairBatch` of the batch's (image,
+class) pairs in one call and every map is found by its (image row, class).
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ import torch
 from PIL import Image
 from tqdm.auto import tqdm
 
-from thinktwice.attribution import METHODS
+from thinktwice.attribution import METHODS, AttributionMethod
 from thinktwice.checks import check_choice, check_count
 from thinktwice.errors import DatasetError, OptionError, ThinkTwiceError
 from thinktwice.evaluation.datasets.base import Dataset, Sample
@@ -66,7 +72,6 @@ from thinktwice.io.files import folder_lock
 from thinktwice.io.images import image_to_array
 from thinktwice.localization import BOX_METHODS, Box
 from thinktwice.models.classifier import Classifier
-from thinktwice.models.state import eval_mode
 from thinktwice.options import (
     DEFAULT_BOX_SMOOTH,
     DEFAULT_EVAL_METRICS,
@@ -80,6 +85,7 @@ from thinktwice.options import (
     TOP_K,
     check_methods,
 )
+from thinktwice.pairs import PairBatch, ranked_classes
 
 METRICS = EVAL_METRICS
 DEFAULT_METRICS = DEFAULT_EVAL_METRICS
@@ -176,14 +182,6 @@ class EvalSettings:
             "method_options": {name: options for name, options in resolved.items() if options},
         }
 
-    def labels(self) -> dict[str, str]:
-        """Each method's display name with its options ("Feedback · gated Grad-CAM")."""
-        return {
-            name: METHODS[name].display_name(self.method_options.get(name, {}))
-            for name in self.methods
-            if name in METHODS
-        }
-
     def scope(self, image_ids: Sequence[str]) -> RunScope:
         """What a run of these settings over ``image_ids`` covers, for its reports."""
         return RunScope(tuple(image_ids), self.methods, self.heldout)
@@ -218,7 +216,7 @@ class EvalSettings:
             check_count("box workers", self.box_workers, 0)
 
 
-def build_methods(model: Classifier, settings: EvalSettings) -> dict[str, Any]:
+def build_methods(model: Classifier, settings: EvalSettings) -> dict[str, AttributionMethod]:
     """Every method of ``settings`` built with its options and tried on one input, so a bad
     option is an OptionError now rather than a failure after the run has started (the
     settings themselves were checked when they were made)."""
@@ -291,7 +289,7 @@ def _run(
     dataset: Dataset,
     out: Path,
     settings: EvalSettings,
-    methods: Mapping[str, Any],
+    methods: Mapping[str, AttributionMethod],
     shard: Shard,
     progress: bool,
     report: Callable[[str], None] | None,
@@ -386,7 +384,7 @@ def _prepare_batch(
     model: Classifier,
     dataset: Dataset,
     batch: list[tuple[int, tuple[str, ...]]],
-    attributors: Mapping[str, Any],
+    attributors: Mapping[str, AttributionMethod],
     settings: EvalSettings,
     pool: BoxPool,
     report: Callable[[str], None] | None,
@@ -408,7 +406,7 @@ def _prepare_batch(
     if not good:
         return _Prepared(errors, [], [], {}, [])
     inputs = torch.stack([model.preprocess(item.image) for item, _ in good])
-    ranked = _ranking(model, inputs)
+    ranked = ranked_classes(model, inputs)
     plans = {}
     for method, attributor in attributors.items():
         rows = [
@@ -494,12 +492,6 @@ def _load(dataset: Dataset, index: int, report: Callable[[str], None] | None) ->
     return _Loaded(sample, image_id, image, image_to_array(image))
 
 
-def _ranking(model: Classifier, inputs: torch.Tensor) -> list[list[int]]:
-    """Every class of each image, best first."""
-    with eval_mode(model), torch.no_grad():
-        return model(inputs).argsort(dim=1, descending=True).tolist()
-
-
 def classes_to_explain(sample: Sample, ranked: Sequence[int]) -> tuple[list[int], list[int]]:
     """(classes needing a map, one representative class per ground-truth label).
 
@@ -518,7 +510,7 @@ def classes_to_explain(sample: Sample, ranked: Sequence[int]) -> tuple[list[int]
 
 
 def _plan_method(
-    attributor: Any,
+    attributor: AttributionMethod,
     model: Classifier,
     inputs: torch.Tensor,
     ranked: list[list[int]],
@@ -527,32 +519,29 @@ def _plan_method(
 ) -> list[_Plan]:
     """One method's maps of the batch's images (in their stored form), pointing trials and
     faithfulness AUCs."""
-    explained = [(row, item, *classes_to_explain(item.sample, ranked[row])) for row, item, _ in
-                 rows]  # fmt: skip
-    pairs = [(row, c) for row, _, needed, _ in explained for c in needed]
+    explained = {row: classes_to_explain(item.sample, ranked[row]) for row, item, _ in rows}
+    needed = {row: classes for row, (classes, _) in explained.items()}
+    representatives = {row: chosen for row, (_, chosen) in explained.items()}
+    pairs = PairBatch.explaining(needed, representatives)
     started = time.perf_counter()
     raw = _saliency(attributor, inputs, pairs)
     stored = [stored_form(smap) for smap in raw]
     saliency_seconds = (time.perf_counter() - started) / max(len(pairs), 1)
-    maps = np.stack([decoded for _, decoded in stored]) if stored else raw
-    aucs, auc_seconds = _faithfulness(model, inputs, explained, maps, settings)
-    plans, cursor = [], 0
-    for (row, _, needed, representatives), auc, (_, _, share) in zip(
-        explained, aucs, rows, strict=True
-    ):
-        own = range(cursor, cursor + len(needed))
-        cursor += len(needed)
-        seconds = {"saliency": saliency_seconds * len(needed)}
-        if auc:
-            seconds["faithfulness"] = auc_seconds * len(representatives)
+    pairs = pairs.with_maps(np.stack([decoded for _, decoded in stored]) if stored else raw)
+    aucs, auc_seconds = _faithfulness(model, inputs, pairs, representatives, settings)
+    plans = []
+    for row, _, share in rows:
+        seconds = {"saliency": saliency_seconds * len(needed[row])}
+        if aucs[row]:
+            seconds["faithfulness"] = auc_seconds * len(representatives[row])
         plans.append(
             _Plan(
                 row=row,
-                needed=needed,
-                representatives=representatives,
-                maps={c: maps[i] for c, i in zip(needed, own, strict=True)},
-                encoded={c: stored[i][0] for c, i in zip(needed, own, strict=True)},
-                aucs=auc,
+                needed=needed[row],
+                representatives=representatives[row],
+                maps={c: pairs.map_of(row, c) for c in needed[row]},
+                encoded={c: stored[pairs.index(row, c)][0] for c in needed[row]},
+                aucs=aucs[row],
                 seconds=seconds,
                 share=share,
             )
@@ -560,51 +549,44 @@ def _plan_method(
     return plans
 
 
-def _saliency(attributor: Any, inputs: torch.Tensor, pairs: list[tuple[int, int]]) -> np.ndarray:
-    if not pairs:
+def _saliency(attributor: AttributionMethod, inputs: torch.Tensor, pairs: PairBatch) -> np.ndarray:
+    """Each pair's raw map, [pairs, H, W] (float32)."""
+    if not len(pairs):
         return np.zeros((0, *inputs.shape[-2:]), dtype=np.float32)
-    rows = torch.tensor([r for r, _ in pairs])
-    classes = torch.tensor([c for _, c in pairs])
-    return attributor.attribute(inputs[rows], classes).saliency.detach().float().numpy()
+    explained = attributor.attribute(inputs[pairs.rows()], pairs.targets())
+    return explained.saliency.detach().float().numpy()
 
 
 def _faithfulness(
     model: Classifier,
     inputs: torch.Tensor,
-    plans: list[tuple[int, _Loaded, list[int], list[int]]],
-    maps: np.ndarray,
+    pairs: PairBatch,
+    representatives: Mapping[int, Sequence[int]],
     settings: EvalSettings,
-) -> tuple[list[dict[str, float]], float]:
-    """Per plan, the mean deletion/insertion AUC of its representatives' maps (empty dicts
-    when not asked), all maps of the batch at once; and the seconds per map."""
+) -> tuple[dict[int, dict[str, float]], float]:
+    """Per image row, the mean deletion/insertion AUC of its representatives' maps (empty
+    dicts when not asked), all maps of the batch at once; and the seconds per map."""
     wanted = [m for m in settings.metrics if m in FAITHFULNESS_METRICS]
     if not wanted:
-        return [{} for _ in plans], 0.0
-    rows, indices, targets, owners = [], [], [], []
-    cursor = 0
-    for number, (row, _, needed, representatives) in enumerate(plans):
-        for c in representatives:
-            rows.append(row)
-            indices.append(cursor + needed.index(c))
-            targets.append(c)
-            owners.append(number)
-        cursor += len(needed)
+        return {row: {} for row in representatives}, 0.0
+    assert pairs.maps is not None
+    trials = [(row, c) for row, chosen in representatives.items() for c in chosen]
     started = time.perf_counter()
     scores = faithfulness(
         model,
-        inputs[torch.tensor(rows, dtype=torch.long)],
-        torch.from_numpy(maps[indices]),
-        targets,
+        inputs[torch.tensor([row for row, _ in trials], dtype=torch.long)],
+        torch.from_numpy(pairs.maps[[pairs.index(row, c) for row, c in trials]]),
+        [c for _, c in trials],
         metrics=wanted,
         steps=settings.metric_steps,
     )
-    seconds = (time.perf_counter() - started) / max(len(rows), 1)
-    owner = np.asarray(owners)
-    per_plan = [
-        {f"{m}_auc": float(np.mean(scores[m][owner == number])) for m in wanted}
-        for number in range(len(plans))
-    ]
-    return per_plan, seconds
+    seconds = (time.perf_counter() - started) / max(len(trials), 1)
+    owner = np.asarray([row for row, _ in trials])
+    per_row = {
+        row: {f"{m}_auc": float(np.mean(scores[m][owner == row])) for m in wanted}
+        for row in representatives
+    }
+    return per_row, seconds
 
 
 def _score_image(
