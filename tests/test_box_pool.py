@@ -10,9 +10,8 @@ import pytest
 
 from tests.conftest import SHARED, require_shared
 from thinktwice.evaluation.datasets import open_dataset
-from thinktwice.evaluation.run.rescore import rescore
+from thinktwice.evaluation.pipeline import EvalSettings, evaluate, rescore
 from thinktwice.evaluation.run.results import RESULTS_NAME
-from thinktwice.evaluation.run.runner import EvalSettings, evaluate
 from thinktwice.evaluation.run.saliency_store import SaliencyStore, decode, encode_map, stored_form
 
 IMAGENET = SHARED / "datasets" / "imagenet-val-1000"

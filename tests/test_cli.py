@@ -341,7 +341,7 @@ def test_help_and_classes_import_no_torch():
         (["--method", "feedback", "--step", "0"], "--step: '0' is not a number > 0"),
         (["--method", "gradient", "--batch-size", "0"], "--batch-size: '0' is not an integer"),
         (["--method", "feedback", "--solver", "fsp", "--step", "0.1"], "takes no option step"),
-        (["--methods", "gradient,nope"], "unknown method nope; choose from: gradient"),
+        (["--methods", "gradient,nope"], "unknown method 'nope'; choose from: gradient"),
         (["--model", "resnet"], "unknown model 'resnet'; choose one of: alexnet"),
     ],
 )

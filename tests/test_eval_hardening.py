@@ -257,7 +257,7 @@ def test_planted_symlinks_are_never_followed(tmp_path, lite0):
     """A fixed temporary name such as run.json.tmp planted as a symlink to a victim file is
     not used; a lock file planted as a symlink is refused."""
     from thinktwice.evaluation.datasets import ManifestDataset
-    from thinktwice.evaluation.run.runner import EvalSettings, evaluate
+    from thinktwice.evaluation.pipeline import EvalSettings, evaluate
 
     victim = tmp_path / "victim.txt"
     victim.write_text("precious")

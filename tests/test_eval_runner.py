@@ -19,8 +19,9 @@ from thinktwice.evaluation.datasets import ManifestDataset, TinyImageNetVal
 from thinktwice.evaluation.datasets.base import GroundTruth, Sample
 from thinktwice.evaluation.metrics.localization import SUMMARY_KEYS
 from thinktwice.evaluation.metrics.summary import ScoredRecords, compare_with_reference
+from thinktwice.evaluation.pipeline import EvalSettings, evaluate
 from thinktwice.evaluation.run.results import ResultsFile, check_run_settings
-from thinktwice.evaluation.run.runner import EvalSettings, classes_to_explain, evaluate
+from thinktwice.evaluation.run.runner import classes_to_explain
 from thinktwice.localization.boxes import Box
 
 from .conftest import TINY_IMAGENET, require_shared

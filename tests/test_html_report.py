@@ -11,12 +11,16 @@ import numpy as np
 import pytest
 
 from thinktwice.cli.main import main
-from thinktwice.evaluation.metrics.localization import IOU_THRESHOLD, SUMMARY_KEYS, gt_labels
+from thinktwice.evaluation.metrics.localization import (
+    IOU_THRESHOLD,
+    SUMMARY_KEYS,
+    gt_labels,
+    representative,
+)
 from thinktwice.evaluation.reporting.html_report import (
     MAP_BUDGET,
     embedded_map_side,
     report_data,
-    representative,
     write_html_report,
 )
 from thinktwice.evaluation.run.maps_store import MapsStore

@@ -107,7 +107,7 @@ def test_feedback_options_are_checked_when_the_method_is_built(lite0, options_gi
 
 def test_explain_checks_options_before_reading_any_image(lite0, tmp_path):
     missing = tmp_path / "not-there.png"  # reading it would be an ImageError
-    with pytest.raises(OptionError, match="unknown method 'nope'; choose one of: gradient"):
+    with pytest.raises(OptionError, match="unknown method 'nope'; choose from: gradient"):
         thinktwice.explain(lite0, missing, 1, method="nope")
     with pytest.raises(OptionError, match="batch_size"):
         thinktwice.explain(lite0, missing, 1, method="gradient", batch_size=0)

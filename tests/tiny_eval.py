@@ -19,7 +19,7 @@ from torch import nn
 
 import thinktwice
 from thinktwice.evaluation.datasets import open_dataset
-from thinktwice.evaluation.run.runner import EvalSettings, evaluate
+from thinktwice.evaluation.pipeline import EvalSettings, evaluate
 
 SIDE = 48
 

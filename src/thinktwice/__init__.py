@@ -11,8 +11,6 @@ The public names are imported on first use, so ``import thinktwice`` (and the
 from __future__ import annotations
 
 import importlib
-import sys
-from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from thinktwice.errors import ThinkTwiceError
@@ -24,8 +22,8 @@ __version__ = "0.1.0"
 _LAZY = {
     "Box": "thinktwice.localization",
     "Classifier": "thinktwice.models",
-    "Explanation": "thinktwice.explain",
-    "explain": "thinktwice.explain",
+    "Explanation": "thinktwice.explanation",
+    "explain": "thinktwice.explanation",
     "list_models": "thinktwice.models",
     "load_model": "thinktwice.models",
     "localize": "thinktwice.localization",
@@ -48,7 +46,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from thinktwice.explain import Explanation, explain
+    from thinktwice.explanation import Explanation, explain
     from thinktwice.localization import Box, Localization, localize
     from thinktwice.models import Classifier, list_models, load_model, wrap
 
@@ -59,19 +57,6 @@ def __getattr__(name: str) -> Any:
     value = getattr(importlib.import_module(_LAZY[name]), name)
     globals()[name] = value  # found directly from now on
     return value
-
-
-class _Package(ModuleType):
-    """This package, whose public function ``explain`` shares its name with the submodule
-    ``thinktwice.explain``: importing the submodule must not replace the function."""
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name in _LAZY and isinstance(value, ModuleType):
-            return  # the import system announcing a submodule; sys.modules still has it
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package
 
 
 def __dir__() -> list[str]:

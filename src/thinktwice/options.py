@@ -13,12 +13,12 @@ from __future__ import annotations
 import ast
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from thinktwice.checks import is_count
+from thinktwice.checks import check_choice, is_count
 from thinktwice.errors import OptionError
 
 # --- saliency methods -------------------------------------------------------------------------
@@ -71,6 +71,17 @@ def method_label(method: str) -> str:
     """The display name of a method key (an unknown key, such as a variant's full display
     name, is shown as it is)."""
     return METHOD_LABELS.get(method, method)
+
+
+def check_methods(methods: Sequence[str]) -> list[str]:
+    """``methods`` in order, once each, when every one is a method key; else the one
+    OptionError listing the keys (also when none is given). The library, the runner and the
+    CLI all check method names here."""
+    if not methods:
+        raise OptionError(f"no method given; choose from: {', '.join(METHOD_NAMES)}")
+    for method in methods:
+        check_choice("method", method, METHOD_NAMES)
+    return list(dict.fromkeys(methods))
 
 
 # --- targets ----------------------------------------------------------------------------------

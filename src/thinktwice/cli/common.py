@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from thinktwice.checks import is_count
-from thinktwice.errors import OptionError, ThinkTwiceError
+from thinktwice.errors import ThinkTwiceError
 from thinktwice.options import (
     BOX_METHODS,
     DEFAULT_LAYERS,
@@ -35,6 +35,7 @@ from thinktwice.options import (
     PRESET_SUMMARIES,
     TOP_SPECS,
     FeedbackOption,
+    check_methods,
 )
 
 if TYPE_CHECKING:
@@ -319,16 +320,6 @@ def selected_methods(args: argparse.Namespace) -> list[str]:
     given = args.methods or list(args.default_methods)
     methods = [m.strip() for item in given for m in item.split(",") if m.strip()]
     return check_methods(methods)
-
-
-def check_methods(methods: Sequence[str]) -> list[str]:
-    unknown = [m for m in methods if m not in METHOD_NAMES]
-    if unknown or not methods:
-        raise OptionError(
-            f"unknown method {', '.join(unknown) or '(none given)'}; "
-            f"choose from: {', '.join(METHOD_NAMES)}"
-        )
-    return list(dict.fromkeys(methods))
 
 
 def add_target_argument(parser: argparse.ArgumentParser, repeat: bool = True) -> None:

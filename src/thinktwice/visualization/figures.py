@@ -464,7 +464,9 @@ def _wilson_bounds(values: np.ndarray, counts: Sequence[int]) -> tuple[np.ndarra
         centre = (values + z * z / (2 * n)) / (1 + z * z / n)
         half = z / (1 + z * z / n) * np.sqrt(values * (1 - values) / n + z * z / (4 * n * n))
     missing = (n <= 0) | ~np.isfinite(values)
-    return np.where(missing, np.nan, centre - half), np.where(missing, np.nan, centre + half)
+    # the interval holds its value even where rounding would put 0% or 100% just outside it
+    low, high = np.minimum(centre - half, values), np.maximum(centre + half, values)
+    return np.where(missing, np.nan, low), np.where(missing, np.nan, high)
 
 
 def _n_text(counts: Sequence[int], metric: str) -> str:

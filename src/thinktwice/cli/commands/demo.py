@@ -121,7 +121,7 @@ def scene_figure_file(dataset, image_id: str, out: Path, device: str | None) -> 
 
     from thinktwice.attribution import METHODS
     from thinktwice.evaluation.metrics.localization import gt_labels
-    from thinktwice.explain import explain
+    from thinktwice.explanation import explain
     from thinktwice.io.images import image_to_array
     from thinktwice.localization import localize
     from thinktwice.models.zoo import load_model

@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import os
 import sys
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from thinktwice.cli.common import (
     PROGRAM,
@@ -38,8 +36,10 @@ from thinktwice.options import (
     EVAL_METRICS,
     METHOD_NAMES,
     NAMED_DATASETS,
-    model_label,
 )
+
+if TYPE_CHECKING:
+    from thinktwice.evaluation.reporting import WrittenReports
 
 NAME = "eval"
 CLASS_MAP_LIMIT = 16 * 2**20
@@ -165,16 +165,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from thinktwice.evaluation.datasets import open_dataset
-    from thinktwice.evaluation.reporting.html_report import write_html_report
-    from thinktwice.evaluation.reporting.summary_files import (
-        SUMMARY_NAME,
-        TABLE_NAME,
-        markdown_summary,
-    )
+    from thinktwice.evaluation.reporting import write_reports
     from thinktwice.evaluation.run.distributed import torchrun_shard
-    from thinktwice.evaluation.run.results import RESULTS_NAME
     from thinktwice.evaluation.run.run_folder import check_dataset, check_run_folder
-    from thinktwice.evaluation.run.runner import EvalSettings, evaluate
+    from thinktwice.evaluation.run.runner import EvalSettings, run_evaluation
     from thinktwice.models.zoo import load_model
 
     class_map = _read_class_map(args.class_map)
@@ -197,9 +191,8 @@ def run(args: argparse.Namespace) -> int:
         tau_step=args.tau_step,
         box_workers=args.box_workers,
         heldout=heldout_from(args.tau_from),
-    )
-    settings.validate()
-    check_run_folder(args.out)  # refusals come before the model is loaded
+    )  # checked as it is made: refusals come before the model is loaded
+    check_run_folder(args.out)
     dataset = open_dataset(
         args.dataset, split=args.split, class_map=class_map, rescale_boxes=args.rescale_boxes
     )
@@ -209,23 +202,25 @@ def run(args: argparse.Namespace) -> int:
     check_dataset(dataset)
     model = load_model(args.model, weights=args.weights, device=args.device)
     with torchrun_shard(args.threads) as shard:
-        summaries = evaluate(
+        scope = run_evaluation(
             model, dataset, args.out, settings, shard=shard, progress=not args.quiet,
             report=_warn,
         )  # fmt: skip
-    if summaries is not None:
-        out = Path(args.out)
-        written = json.loads((out / SUMMARY_NAME).read_text(encoding="utf-8"))
-        title = f"{model_label(args.model)} on {settings.dataset}" + (
-            f" ({args.split})" if args.split else ""
-        )
-        print(markdown_summary(summaries, title, written["headline"], written["method_labels"]))
-        print(
-            f"results: {out / RESULTS_NAME}, summary: {out / SUMMARY_NAME}, {out / TABLE_NAME}",
-            file=sys.stderr,
-        )
-        print(f"report: {write_html_report(args.out)}", file=sys.stderr)
+    if scope is not None:  # the main rank
+        print_reports(write_reports(args.out), results=True)
     return 0
+
+
+def print_reports(reports: WrittenReports, results: bool = False) -> None:
+    """The summary table on stdout; where the results (``results``) and reports are, on
+    stderr."""
+    from thinktwice.evaluation.run.results import RESULTS_NAME
+
+    paths = reports.paths
+    print(reports.table())
+    where = f"results: {paths['summary'].parent / RESULTS_NAME}, " if results else ""
+    print(f"{where}summary: {paths['summary']}, {paths['table']}", file=sys.stderr)
+    print(f"report: {paths['report']}", file=sys.stderr)
 
 
 def _note_untargeted(dataset: Any) -> None:

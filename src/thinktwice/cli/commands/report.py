@@ -1,7 +1,9 @@
 """``thinktwice report``: one self-contained HTML page of an evaluation run, to look at.
 
-The page (summary table, chart, paired comparisons, a filterable gallery of every image
-with each method's map and box) needs no server and no network: open it from any folder.
+Like ``eval`` and ``rescore`` it writes every report of the run folder (summary.json,
+summary.md and the chart beside the page), from the folder alone. The page (summary
+table, chart, paired comparisons, a filterable gallery of every image with each method's
+map and box) needs no server and no network: open it from any folder.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from thinktwice.evaluation.reporting.html_report import write_html_report
+    from thinktwice.evaluation.reporting import write_reports
 
-    print(write_html_report(args.run_dir, args.out))
+    print(write_reports(args.run_dir, args.out).paths["report"])
     return 0

@@ -7,7 +7,6 @@ photos loaded again for their boxes, and a new run folder written (resumable lik
 from __future__ import annotations
 
 import argparse
-import sys
 
 from thinktwice.cli.common import add_box_argument, add_out_argument, add_quiet_argument
 from thinktwice.cli.scoring import add_scoring_arguments, heldout_from
@@ -31,12 +30,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from thinktwice.cli.commands.eval import _max_side, _split_list
-    from thinktwice.evaluation.reporting.summary_files import SUMMARY_NAME, markdown_summary
-    from thinktwice.evaluation.run.rescore import rescore
+    from thinktwice.cli.commands.eval import _max_side, _split_list, print_reports
+    from thinktwice.evaluation.reporting import write_reports
+    from thinktwice.evaluation.run.rescore import rescore_run
 
     max_side = "same" if args.max_side is None else _max_side(args.max_side)
-    summaries = rescore(
+    rescore_run(
         args.run_dir,
         args.out,
         box=args.box,
@@ -48,6 +47,5 @@ def run(args: argparse.Namespace) -> int:
         box_workers=args.box_workers,
         progress=not args.quiet,
     )
-    print(markdown_summary(summaries, f"{args.run_dir} rescored"))
-    print(f"summary: {args.out}/{SUMMARY_NAME}", file=sys.stderr)
+    print_reports(write_reports(args.out))
     return 0

@@ -149,6 +149,16 @@ def gt_labels(objects: Iterable[GroundTruth]) -> list[frozenset[int]]:
     return labels
 
 
+def representative(label: frozenset[int], ranked: Sequence[int]) -> int:
+    """The class a ground-truth label is explained, shown and scored by: its best-ranked
+    accepted class in ``ranked`` (the model's classes, best first), its smallest when none is
+    ranked. For a label with several accepted classes (a VOC class mapped to ImageNet
+    classes) that is the one the model scores highest; the runner and the report both ask
+    here."""
+    rank = {c: r for r, c in enumerate(ranked)}
+    return min(label, key=lambda c: (rank.get(c, len(ranked)), c))
+
+
 def loc_gt_score(
     guesses: Sequence[Guess],
     objects: Sequence[GroundTruth],

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from thinktwice.evaluation.datasets.base import Dataset, Sample
-from thinktwice.explain import explain
+from thinktwice.explanation import explain
 from thinktwice.io.images import load_image
 from thinktwice.localization.boxes import Box
 from thinktwice.models.classifier import Classifier

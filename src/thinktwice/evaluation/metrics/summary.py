@@ -1,19 +1,20 @@
-"""From a results file to the summary: per-method metrics and the paired comparisons.
+"""From a run's records to the summary: per-method metrics and the paired comparisons.
 
-The results file is read once (:class:`ScoredRecords`); :func:`summarise` gives
-each method's metrics, :func:`compare_with_reference` the image-by-image
-comparisons of a reference method (feedback) with every other method: McNemar
-on localization, Wilcoxon signed-rank on the faithfulness AUCs.
+The results file is reduced one way (:class:`LatestRecords`: the last scored line of
+each (method, image)) and read once into :class:`ScoredRecords`; :func:`summarise` gives
+each method's metrics, :func:`compare_with_reference` the image-by-image comparisons of a
+reference method (feedback) with every other method: McNemar on localization, Wilcoxon
+signed-rank on the faithfulness AUCs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import numpy as np
 
-from thinktwice.errors import ThinkTwiceError
 from thinktwice.evaluation.metrics.localization import MetricsAccumulator
 from thinktwice.evaluation.metrics.maxboxacc import summarise_maxboxacc
 from thinktwice.evaluation.metrics.paired import (
@@ -22,46 +23,94 @@ from thinktwice.evaluation.metrics.paired import (
     paired_comparisons,
     paired_score_comparisons,
 )
-from thinktwice.evaluation.run.record_check import record_problem
-from thinktwice.evaluation.run.results import ResultsFile
 
 #: The method every other one is compared with, image by image.
 REFERENCE = "feedback"
 TIMED_PARTS = ("saliency", "localize", "maxboxacc", "faithfulness")
 
+Record = dict[str, Any]
+#: A results line's pair: (method, image id).
+PairKey = tuple[str, str]
+
+
+class SupportsRecords(Protocol):
+    """A results file (:class:`~thinktwice.evaluation.run.results.ResultsFile`)."""
+
+    def records(self) -> Iterable[Record]: ...
+
+
+@dataclass(frozen=True)
+class LatestRecords:
+    """A results file's lines reduced the one way the summary files and the report share.
+
+    ``scored``: per (method, image) its LAST scored line, in the order pairs first appear.
+    A run appends a pair again only when its last line was unusable (a torn or edited line
+    that a resume computes again), so the newest line is the one that counts.
+    ``errors``: the error of each pair that has error lines only (an unreadable photo); a
+    pair scored after an error counts as scored.
+    """
+
+    scored: dict[PairKey, Record]
+    errors: dict[PairKey, str]
+
+    @classmethod
+    def of(
+        cls,
+        lines: Iterable[Mapping[str, Any]],
+        image_ids: Collection[str] | None = None,
+        methods: Collection[str] | None = None,
+    ) -> LatestRecords:
+        """The lines of ``image_ids`` and ``methods`` (None: all) reduced."""
+        wanted_images = set(image_ids) if image_ids is not None else None
+        scored: dict[PairKey, Record] = {}
+        errors: dict[PairKey, str] = {}
+        for line in lines:
+            key = (str(line["method"]), str(line["image_id"]))
+            if (methods is not None and key[0] not in methods) or (
+                wanted_images is not None and key[1] not in wanted_images
+            ):
+                continue
+            if "error" in line:
+                errors[key] = str(line["error"])
+            else:
+                scored[key] = dict(line)
+        return cls(scored, {key: why for key, why in errors.items() if key not in scored})
+
+    def methods(self) -> set[str]:
+        """Every method with a line."""
+        return {m for m, _ in self.scored} | {m for m, _ in self.errors}
+
+    def image_ids(self) -> set[str]:
+        """Every image with a line."""
+        return {i for _, i in self.scored} | {i for _, i in self.errors}
+
 
 class ScoredRecords:
-    """A results file's records over ``image_ids``, per method, read once for the summary
-    and the paired comparisons (latest record per image wins; a latest record with broken
-    fields is a ThinkTwiceError naming it).
+    """A run's records over ``image_ids``, per method, read once for the summary and the
+    paired comparisons.
 
-    ``results``: the file, or its records already read (the HTML report reads them once).
+    ``results``: records already reduced (:class:`LatestRecords`, as the reports read
+    them, every line checked), or the results file or its lines, reduced here the same way.
     """
 
     def __init__(
         self,
-        results: ResultsFile | Iterable[Mapping[str, Any]],
+        results: LatestRecords | SupportsRecords | Iterable[Mapping[str, Any]],
         image_ids: Iterable[str],
         methods: Sequence[str],
     ):
+        if not isinstance(results, LatestRecords):
+            lines = results.records() if hasattr(results, "records") else results
+            results = LatestRecords.of(lines)  # type: ignore[arg-type]
         wanted = set(image_ids)
-        self.records: dict[str, list[dict[str, Any]]] = {m: [] for m in methods}
+        self.records: dict[str, list[Record]] = {m: [] for m in methods}
         self.failed: dict[str, set[str]] = {m: set() for m in methods}  # unreadable images
-        lines = results.records() if isinstance(results, ResultsFile) else results
-        latest: dict[tuple[str, Any], Mapping[str, Any]] = {}
-        for record in lines:
-            method = record["method"]
-            if method not in self.records or record["image_id"] not in wanted:
-                continue
-            if "error" in record:
-                self.failed[method].add(record["image_id"])
-            else:
-                latest[(method, record["image_id"])] = record
-        for (method, image_id), record in latest.items():
-            problem = record_problem(record)
-            if problem is not None:
-                raise ThinkTwiceError(f"the line for {image_id!r} / {method!r} {problem}")
-            self.records[method].append(dict(record))
+        for (method, image_id), record in results.scored.items():
+            if method in self.records and image_id in wanted:
+                self.records[method].append(record)
+        for method, image_id in results.errors:
+            if method in self.failed and image_id in wanted:
+                self.failed[method].add(image_id)
         self.metrics = {
             m: MetricsAccumulator.from_json_lines(records) for m, records in self.records.items()
         }
@@ -88,11 +137,9 @@ def summarise(
     for method, records in scored.records.items():
         summary = scored.metrics[method].summary()
         if taus is not None:
-            latest = {r["image_id"]: r for r in records}.values()  # a resume may repeat one
-            summary.update(summarise_maxboxacc(latest, taus, (heldout or {}).get(method)))
-        unreadable = scored.failed[method] - {r["image_id"] for r in records}
-        if unreadable:
-            summary["failed"] = len(unreadable)
+            summary.update(summarise_maxboxacc(records, taus, (heldout or {}).get(method)))
+        if scored.failed[method]:
+            summary["failed"] = len(scored.failed[method])
         summary["seconds_per_image"] = _mean_seconds(records)
         summaries[method] = summary
     return summaries
@@ -115,7 +162,7 @@ def compare_scores_with_reference(scored: ScoredRecords, reference: str) -> list
     return paired_score_comparisons(outcomes, reference)
 
 
-def _mean_seconds(records: list[dict[str, Any]]) -> dict[str, float] | None:
+def _mean_seconds(records: list[Record]) -> dict[str, float] | None:
     """Mean seconds per image of each timed part, None without records."""
     if not records:
         return None

@@ -12,17 +12,17 @@ data, template, style and script) lives in :mod:`~thinktwice.evaluation.reportin
 
 The summary -- per-method metrics with the columns of ``summary.md`` (pointing
 subsets and deletion/insertion AUCs when measured) and the paired comparisons of
-feedback with each method (McNemar, Wilcoxon) -- is computed from
-``results.jsonl`` by :mod:`~thinktwice.evaluation.metrics.summary`, as ``summary.json``
-is, so it also covers a run that was interrupted before writing its summary.
+feedback with each method (McNemar, Wilcoxon) -- is the run's one summary
+(:func:`~thinktwice.evaluation.reporting.run_summary.summarise_run`), the one
+``summary.json`` holds, computed from the same records; it also covers a run that was
+interrupted before writing its summary.
 """
 
 from __future__ import annotations
 
 import base64
-import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,15 +33,11 @@ import numpy as np
 from thinktwice.attribution import METHODS
 from thinktwice.errors import ThinkTwiceError, UnknownClassError
 from thinktwice.evaluation.datasets.base import GroundTruth
-from thinktwice.evaluation.metrics.localization import IOU_THRESHOLD, POINTING_TOLERANCE, gt_labels
-from thinktwice.evaluation.metrics.maxboxacc import tau_grid
-from thinktwice.evaluation.metrics.paired import comparison_json
-from thinktwice.evaluation.metrics.summary import (
-    REFERENCE,
-    ScoredRecords,
-    compare_scores_with_reference,
-    compare_with_reference,
-    summarise,
+from thinktwice.evaluation.metrics.localization import (
+    IOU_THRESHOLD,
+    POINTING_TOLERANCE,
+    gt_labels,
+    representative,
 )
 from thinktwice.evaluation.reporting.page.data import (
     Column,
@@ -53,6 +49,12 @@ from thinktwice.evaluation.reporting.page.data import (
     ReportPage,
 )
 from thinktwice.evaluation.reporting.page.render import render_page
+from thinktwice.evaluation.reporting.run_summary import (
+    RunSummary,
+    method_labels,
+    method_order,
+    summarise_run,
+)
 from thinktwice.evaluation.reporting.summary_files import (
     AUC_COLUMNS,
     HIGHER_IS_BETTER,
@@ -61,16 +63,13 @@ from thinktwice.evaluation.reporting.summary_files import (
     SCENE_NOTE,
     TRIAL_COUNTS,
     chart_metrics,
-    headline_for,
     measured_columns,
 )
 from thinktwice.evaluation.run.maps_store import MapsStore, StoredImage, StoredMaps
-from thinktwice.evaluation.run.record_check import record_problem
-from thinktwice.evaluation.run.results import RESULTS_NAME, RUN_NAME, ResultsFile, read_run_settings
 from thinktwice.io.files import PathLike, atomic_write
 from thinktwice.localization.boxes import Box, iou
 from thinktwice.models.classes import imagenet_classes
-from thinktwice.options import METHOD_NAMES, method_label, model_label
+from thinktwice.options import method_label, model_label
 
 REPORT_NAME = "report.html"
 HTML_SUFFIXES = (".html", ".htm")
@@ -82,44 +81,52 @@ MAP_SIDES = (64, 48, 32, 24, 16)
 Record = dict[str, Any]
 
 
-def write_html_report(run_dir: PathLike, out: PathLike | None = None) -> Path:
+def write_html_report(
+    run_dir: PathLike, out: PathLike | None = None, summary: RunSummary | None = None
+) -> Path:
     """Write the run's self-contained report (``RUN_DIR/report.html`` by default; ``out``
     must name an .html file, so a slip such as ``--out RUN/results.jsonl`` cannot replace
-    the run's results with the page)."""
+    the run's results with the page). ``summary``: the run already summarised (by
+    :func:`~thinktwice.evaluation.reporting.write.write_reports`), else summarised here."""
     run = Path(run_dir)
-    target = Path(out) if out is not None else run / REPORT_NAME
+    target = html_target(run, out)
+    page = report_data(run, summary)
+    html = render_page(page).encode("utf-8", "backslashreplace")  # names that are not UTF-8
+    return atomic_write(target, lambda handle: handle.write(html))
+
+
+def html_target(run_dir: Path, out: PathLike | None = None) -> Path:
+    """Where the page goes: ``out``, which must name an .html file, else RUN_DIR/report.html."""
+    target = Path(out) if out is not None else Path(run_dir) / REPORT_NAME
     if target.suffix.lower() not in HTML_SUFFIXES:
         raise ThinkTwiceError(
             f"{target}: the report is an HTML page; give --out a file name ending in .html "
             "(it would replace that file)"
         )
-    page = report_data(run)
-    html = render_page(page).encode("utf-8", "backslashreplace")  # names that are not UTF-8
-    return atomic_write(target, lambda handle: handle.write(html))
+    return target
 
 
-def report_data(run_dir: Path) -> ReportPage:
-    """Everything the page shows (see :mod:`~thinktwice.evaluation.reporting.page.data`)."""
-    settings = run_settings(run_dir)
-    records, errors = latest_records(run_dir / RESULTS_NAME)
-    methods = _method_order({method for method, _ in records} | {m for m, _ in errors})
+def report_data(run_dir: Path, summary: RunSummary | None = None) -> ReportPage:
+    """Everything the page shows (see :mod:`~thinktwice.evaluation.reporting.page.data`):
+    the records, numbers and title of the run's one summary
+    (:func:`~thinktwice.evaluation.reporting.run_summary.summarise_run`)."""
+    summary = summary or summarise_run(Path(run_dir))
+    settings = summary.settings
+    records, errors = summary.records.scored, summary.records.errors
+    methods = method_order(summary.records.methods())
     stored = {image.image_id: image for image in MapsStore(run_dir)}
-    image_ids = sorted({i for _, i in records} | {i for _, i in errors}, key=natural_key)
+    image_ids = sorted(summary.records.image_ids(), key=natural_key)
     map_side = embedded_map_side(sum(_map_count(s) for s in stored.values()))
     labels = LabelNames()
     images = [
         _image_entry(image_id, stored.get(image_id), records, errors, methods, labels, map_side)
         for image_id in image_ids
     ]
-    step = settings.get("tau_step")
-    summaries, paired, several = summarise_records(
-        records, errors, methods, taus=tau_grid(step) if step else None
-    )
-    headline = headline_for(bool(settings.get("class_map")) or several)
+    summaries, paired, headline = summary.summaries, summary.paired_json(), summary.headline
     columns = summary_columns(summaries, headline)
     shown = {column.key for column in columns}
     return ReportPage(
-        title=run_title(settings),
+        title=summary.title,
         settings=settings_shown(settings),
         methods=methods,
         method_labels=method_labels(methods, settings),
@@ -145,62 +152,6 @@ def report_data(run_dir: Path) -> ReportPage:
 # --- reading the run folder ----------------------------------------------------------------------
 
 
-def run_settings(run_dir: Path) -> dict[str, Any]:
-    """run.json, or a one-line error saying why the folder is not a run."""
-    if not run_dir.exists():
-        raise ThinkTwiceError(f"{run_dir}: no such folder")
-    if not run_dir.is_dir():
-        raise ThinkTwiceError(f"{run_dir}: not a folder (give the --out folder of an eval run)")
-    path = run_dir / RUN_NAME
-    if not os.path.lexists(path):  # a FIFO or a device there is refused by the reader
-        raise ThinkTwiceError(
-            f"{run_dir} is not an evaluation run (no {RUN_NAME}); make one with "
-            f"`thinktwice eval DATASET --out {run_dir}`"
-        )
-    return read_run_settings(path)
-
-
-def latest_records(
-    path: Path,
-) -> tuple[dict[tuple[str, str], Record], dict[tuple[str, str], str]]:
-    """The last scored record per (method, image), and the error of each (method, image)
-    that has only errors (an unreadable photo)."""
-    if not os.path.lexists(path):
-        raise ThinkTwiceError(
-            f"{path} is missing: the run has no finished image yet (run `thinktwice eval` first)"
-        )
-    records: dict[tuple[str, str], Record] = {}
-    errors: dict[tuple[str, str], str] = {}
-    try:
-        for record in ResultsFile(path).records():
-            key = (str(record["method"]), str(record["image_id"]))
-            if "error" in record:
-                errors[key] = str(record["error"])
-            else:
-                records[key] = record
-    except OSError as error:
-        raise ThinkTwiceError(f"{path}: unreadable results ({error.strerror or error})") from error
-    for (method, image_id), record in records.items():  # the latest line of each pair counts
-        problem = record_problem(record)
-        if problem is not None:
-            raise ThinkTwiceError(
-                f"{path}: the line for {image_id!r} / {method!r} {problem} (not a results line "
-                "of thinktwice eval, or edited)"
-            )
-    if not records and not errors:
-        raise ThinkTwiceError(f"{path}: no readable result line (is it a results.jsonl file?)")
-    return records, {key: why for key, why in errors.items() if key not in records}
-
-
-def method_labels(methods: Sequence[str], settings: Mapping[str, Any]) -> dict[str, str]:
-    """Each method's display name, built from the options run.json records for it."""
-    recorded = settings.get("method_options") or {}
-    return {
-        m: METHODS[m].display_name(recorded.get(m, {})) if m in METHODS else method_label(m)
-        for m in methods
-    }
-
-
 def option_notes(methods: Sequence[str], settings: Mapping[str, Any]) -> list[str]:
     """One line per method that ran with options: its display name and every option."""
     recorded = settings.get("method_options") or {}
@@ -220,22 +171,9 @@ def _option_text(value: Any) -> str:
     return "+".join(map(str, value)) if isinstance(value, list) else str(value)
 
 
-def _method_order(methods: Iterable[str]) -> list[str]:
-    known = list(METHOD_NAMES)
-    return sorted(methods, key=lambda m: (known.index(m) if m in known else len(known), m))
-
-
 def natural_key(text: str) -> list[Any]:
     """Sort key putting val_2 before val_10."""
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]
-
-
-def run_title(settings: Mapping[str, Any]) -> str:
-    """The page's title, the model by its display name: EfficientNet-Lite0 on tiny-imagenet
-    (dev)."""
-    split = settings.get("split")
-    model = model_label(str(settings["model"])) if settings.get("model") else "?"
-    return f"{model} on {settings.get('dataset', '?')}" + (f" ({split})" if split else "")
 
 
 def settings_shown(settings: Mapping[str, Any]) -> dict[str, str]:
@@ -291,31 +229,6 @@ def _option_value(value: Any) -> str:
 
 
 # --- summary -------------------------------------------------------------------------------------
-
-
-def summarise_records(
-    records: Mapping[tuple[str, str], Record],
-    errors: Mapping[tuple[str, str], str],
-    methods: Sequence[str],
-    taus: Sequence[float] | None = None,
-) -> tuple[dict[str, dict[str, Any]], dict[str, Any], bool]:
-    """What ``summary.json`` holds under "methods" and "paired", computed from the records
-    (with ``taus``, the run's MaxBoxAcc thresholds, its MaxBoxAcc too), and whether some
-    photo holds several classes (see :func:`headline_for`)."""
-    lines = [*records.values()]
-    lines += [{"image_id": i, "method": m, "error": why} for (m, i), why in errors.items()]
-    try:
-        scored = ScoredRecords(lines, {i for _, i in records} | {i for _, i in errors}, methods)
-    except ThinkTwiceError as error:
-        raise ThinkTwiceError(f"{RESULTS_NAME}: {error}") from error
-    paired = {
-        "reference": REFERENCE,
-        "localization": [comparison_json(c) for c in compare_with_reference(scored, REFERENCE)],
-        "faithfulness": [
-            comparison_json(c) for c in compare_scores_with_reference(scored, REFERENCE)
-        ],
-    }
-    return summarise(scored, taus), paired, scored.several_classes
 
 
 def summary_columns(
@@ -468,13 +381,6 @@ def _method_result(
 
 def _rounded(value: Any) -> float | None:
     return None if value is None else round(float(value), 3)
-
-
-def representative(label: frozenset[int], ranked: Sequence[int]) -> int:
-    """The class explained for a ground-truth label: its best-ranked accepted class, its
-    smallest when none is ranked (the rule of the evaluation runner)."""
-    rank = {c: r for r, c in enumerate(ranked)}
-    return min(label, key=lambda c: (rank.get(c, len(ranked)), c))
 
 
 # --- maps and colours --------------------------------------------------------------------------

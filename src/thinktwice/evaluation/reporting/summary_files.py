@@ -118,11 +118,7 @@ def write_report(
         "headline": list(headline),
         "method_labels": labels,
         "methods": summaries,
-        "paired": {
-            "reference": reference,
-            "localization": [comparison_json(c) for c in paired],
-            "faithfulness": [comparison_json(c) for c in paired_scores],
-        },
+        "paired": paired_json(reference, paired, paired_scores),
     }
     text = json.dumps(document, indent=2) + "\n"
     table = markdown_summary(summaries, title, headline, labels)
@@ -146,11 +142,23 @@ def write_report(
         counts = {
             labels.get(m, m): chart_counts(s, metrics) for m, s in summaries.items() if s.get("n")
         }
-        figure = bar_chart(
-            measured, metrics, title=title, ylabel="error / accuracy", counts=counts
-        )
+        figure = bar_chart(measured, metrics, title=title, ylabel="error / accuracy", counts=counts)
         paths["chart"] = save_figure(figure, out_dir / CHART_NAME)
     return paths
+
+
+def paired_json(
+    reference: str,
+    paired: Sequence[PairedComparison] = (),
+    paired_scores: Sequence[PairedScores] = (),
+) -> dict[str, Any]:
+    """The paired comparisons of ``reference`` with each method, as summary.json (and the
+    report page) holds them: McNemar on localization, Wilcoxon on faithfulness."""
+    return {
+        "reference": reference,
+        "localization": [comparison_json(c) for c in paired],
+        "faithfulness": [comparison_json(c) for c in paired_scores],
+    }
 
 
 def read_summaries(path: Path) -> dict[str, dict[str, Any]]:

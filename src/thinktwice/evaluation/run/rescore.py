@@ -38,6 +38,7 @@ from thinktwice.evaluation.run.results import (
     check_run_settings,
     read_run_settings,
 )
+from thinktwice.evaluation.run.run_records import RunScope
 from thinktwice.evaluation.run.runner import (
     FAITHFULNESS_METRICS,
     EvalSettings,
@@ -45,7 +46,6 @@ from thinktwice.evaluation.run.runner import (
     _map_job,
     _Plan,
     _score_image,
-    write_summaries,
 )
 from thinktwice.evaluation.run.saliency_store import SALIENCY_DIR, SaliencyStore
 from thinktwice.io.files import folder_lock
@@ -85,7 +85,7 @@ def source_settings(run_dir: Path) -> tuple[EvalSettings, Path]:
     return settings, maps_from
 
 
-def rescore(
+def rescore_run(
     run_dir: str | Path,
     out_dir: str | Path,
     *,
@@ -98,8 +98,10 @@ def rescore(
     box_workers: int | None = None,
     progress: bool = True,
     report: Callable[[str], None] | None = None,
-) -> dict[str, dict[str, Any]]:
-    """Score ``run_dir``'s maps into ``out_dir`` (None / "same": the source's setting)."""
+) -> RunScope:
+    """Score ``run_dir``'s maps into ``out_dir`` (None / "same": the source's setting); writes
+    no report. Records and returns what the new folder covers (its ``scope.json``);
+    :func:`thinktwice.evaluation.pipeline.rescore` runs it and writes the reports."""
     source, maps_from = source_settings(Path(run_dir))
     records = _latest(ResultsFile(Path(run_dir) / RESULTS_NAME))
     methods = tuple(dict.fromkeys(method for _, method in records))
@@ -120,8 +122,7 @@ def rescore(
         tau_step=source.tau_step if tau_step is None else tau_step,
         heldout=heldout,
         box_workers=box_workers,
-    )
-    settings.validate()
+    )  # checked as it is made
     out = Path(out_dir)
     if out.resolve() == Path(run_dir).resolve():
         raise OptionError("--out must be another folder than the run it rescores")
@@ -133,8 +134,9 @@ def rescore(
         results = ResultsFile(out / RESULTS_NAME)
         results.repair()
         _rescore_records(records, maps_from, out, settings, progress, report)
-        dataset_order = [image for image, _ in records]
-        return write_summaries(out, settings, list(dict.fromkeys(dataset_order)))
+        scope = settings.scope(list(dict.fromkeys(image for image, _ in records)))
+        scope.write(out)
+    return scope
 
 
 def _latest(results: ResultsFile) -> dict[tuple[str, str], dict[str, Any]]:

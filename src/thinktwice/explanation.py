@@ -19,13 +19,15 @@ import torch.nn.functional as F
 from PIL import Image
 from tqdm.auto import tqdm
 
-from thinktwice.attribution import METHODS, Attribution
+from thinktwice.attribution import METHODS, Attribution, AttributionMethod
 from thinktwice.attribution.base import check_images
-from thinktwice.errors import InputError, OptionError, TargetError
+from thinktwice.checks import check_choice, check_count
+from thinktwice.errors import InputError, TargetError
 from thinktwice.io.images import load_image
 from thinktwice.models.classifier import Classifier, as_classifier
 from thinktwice.models.state import eval_mode, on_device
-from thinktwice.options import TOP_K, TOP_SPECS
+from thinktwice.options import METHOD_NAMES, TOP_SPECS
+from thinktwice.pairs import Pair, PairBatch, ranked_classes
 
 ImageLike = str | Path | Image.Image | np.ndarray | torch.Tensor
 TargetSpec = int | str
@@ -76,19 +78,17 @@ def explain(
             "Method(model).attribute(inputs, target=...) takes): write "
             f"explain(model, images, targets={options['target']!r})"
         )
-    if method not in METHODS:
-        raise OptionError(f"unknown method {method!r}; choose one of: {', '.join(METHODS)}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise OptionError(f"batch_size must be an int >= 1, got {batch_size!r}")
+    check_choice("method", method, METHOD_NAMES)
+    check_count("batch_size", batch_size)
     METHODS[method].check_options(options)
     with eval_mode(model), on_device(model, device):
-        attributor = METHODS[method](model, **options)
+        attributor: AttributionMethod = METHODS[method](model, **options)
         inputs, sources, single = _prepare_images(model, images)
         per_image = _targets_per_image(targets, len(inputs), single)
         pairs = _resolve_pairs(model, inputs, per_image)
         parts = [
-            attributor.attribute(inputs[index], classes).to("cpu")
-            for index, classes in _batches(pairs, batch_size, progress, method)
+            attributor.attribute(inputs[batch.rows()], batch.targets()).to("cpu")
+            for batch in _batches(pairs, batch_size, progress, method)
         ]
     return _concatenate(parts, pairs, inputs, sources, model, method)
 
@@ -207,40 +207,35 @@ def _as_spec(spec: object) -> TargetSpec:
 
 def _resolve_pairs(
     model: Classifier, inputs: torch.Tensor, per_image: list[list[TargetSpec]]
-) -> list[tuple[int, int]]:
-    """(image index, class index) pairs; ``top1``/``top5`` use one batched prediction."""
-    ranked = None
-    if any(isinstance(s, str) and s.lower() in TOP_SPECS for specs in per_image for s in specs):
-        with torch.no_grad(), eval_mode(model):
-            k = min(TOP_K, len(model.classes))
-            ranked = model(inputs).topk(k, dim=1).indices.cpu()
-    pairs: list[tuple[int, int]] = []
+) -> PairBatch:
+    """The (image, class) pairs, each once; ``top1``/``top5`` read one batched ranking."""
+    wants_ranking = any(
+        isinstance(s, str) and s.lower() in TOP_SPECS for specs in per_image for s in specs
+    )
+    ranked = ranked_classes(model, inputs) if wants_ranking else None
+    pairs: list[Pair] = []
     for image, specs in enumerate(per_image):
         for spec in specs:
             if isinstance(spec, str) and spec.lower() in TOP_SPECS:
                 assert ranked is not None
-                classes = ranked[image, : TOP_SPECS[spec.lower()]].tolist()
+                classes = ranked[image][: TOP_SPECS[spec.lower()]]
             else:
                 classes = [model.classes.lookup(spec)]
-            pairs.extend((image, c) for c in classes if (image, c) not in pairs)
-    return pairs
+            pairs.extend(Pair(image, c) for c in classes)
+    return PairBatch.of(pairs)
 
 
 def _batches(
-    pairs: list[tuple[int, int]], batch_size: int, progress: bool | None, method: str
-) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """(image indices, classes) for each batch of pairs, with a progress bar in pairs: by
-    default on a terminal whenever there is more than one pair (a single batch of a dozen
-    feedback pairs takes seconds, and silence reads as a hang)."""
+    pairs: PairBatch, batch_size: int, progress: bool | None, method: str
+) -> Iterator[PairBatch]:
+    """The pairs in batches, with a progress bar in pairs: by default on a terminal whenever
+    there is more than one pair (a single batch of a dozen feedback pairs takes seconds, and
+    silence reads as a hang)."""
     show = progress if progress is not None else (len(pairs) > 1 and sys.stderr.isatty())
     with tqdm(total=len(pairs), desc=method, unit="pair", disable=not show) as bar:
-        for start in range(0, len(pairs), batch_size):
-            chunk = pairs[start : start + batch_size]
-            yield (
-                torch.tensor([i for i, _ in chunk], dtype=torch.long),
-                torch.tensor([c for _, c in chunk], dtype=torch.long),
-            )
-            bar.update(len(chunk))
+        for batch in pairs.chunks(batch_size):
+            yield batch
+            bar.update(len(batch))
 
 
 def _pad_passes(values: torch.Tensor, passes: int) -> torch.Tensor:
@@ -267,7 +262,7 @@ def _merge_details(parts: list[Attribution], passes: int) -> dict[str, Any]:
 
 def _concatenate(
     parts: list[Attribution],
-    pairs: list[tuple[int, int]],
+    pairs: PairBatch,
     inputs: torch.Tensor,
     sources: list[str],
     model: Classifier,
@@ -279,11 +274,11 @@ def _concatenate(
         saliency=torch.cat([part.saliency for part in parts]),
         template=None if templates[0] is None else torch.cat(templates),  # type: ignore[arg-type]
         scores=torch.cat([_pad_passes(part.scores, passes) for part in parts], dim=1),
-        targets=torch.tensor([c for _, c in pairs], dtype=torch.long),
+        targets=pairs.targets(),
         method=method,
         details=_merge_details(parts, passes),
-        image_index=torch.tensor([i for i, _ in pairs], dtype=torch.long),
+        image_index=pairs.rows(),
         sources=sources,
-        class_names=[model.classes.name(c) for _, c in pairs],
+        class_names=[model.classes.name(p.target) for p in pairs.pairs],
         inputs=inputs,
     )
