@@ -276,7 +276,7 @@ class Feedback(AttributionMethod):
             )
         self.solver = make_solver(solver_name, **options)
         self.layers = layers
-        self.site_cache = SiteCache(self.model, self.placement)  # one survey per input shape
+        self.site_cache = SiteCache(self.model, self.placement)  # one per model and shape
         survey = self.site_cache.survey(self.probe())  # checks placement
         if not select_sites(survey.sites, "all", self.kinds):
             require_sites(self.model, survey, self.name, "gate sites")
