@@ -9,9 +9,9 @@ listing the valid choices), before any image is processed.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import nullcontext
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -30,6 +30,7 @@ from thinktwice.errors import ModelError, OptionError
 from thinktwice.feedback.solvers import Solver, make_solver, solver_defaults
 from thinktwice.feedback.solvers.base import FeedbackResult
 from thinktwice.hooks.install import rules_installed
+from thinktwice.hooks.probes import probed
 from thinktwice.hooks.sites import (
     GateSite,
     SiteCache,
@@ -54,6 +55,7 @@ from thinktwice.options import (
 from thinktwice.options import DEFAULT_SOLVER_OPTIONS as DEFAULT_OPTIONS
 
 DEFAULT_KINDS = SITE_KINDS
+T = TypeVar("T")
 
 __all__ = ["DEFAULT_KINDS", "DEFAULT_LAYERS", "DEFAULT_OPTIONS", "DEFAULT_SOLVER", "Feedback"]
 
@@ -219,6 +221,16 @@ def _option_in_words(key: str, value: Any) -> str:
     return f"{key.replace('_', '-')} {shown}"
 
 
+def _finer_or_error(
+    model: nn.Module, probe: torch.Tensor, cam_site: GateSite
+) -> GateSite | ModelError:
+    """:func:`finer_feature_map`, or the ModelError it raised (kept, to warn each time)."""
+    try:
+        return finer_feature_map(model, probe, cam_site)
+    except ModelError as error:
+        return error
+
+
 class Feedback(AttributionMethod):
     """Feedback gates on ``layers`` (``"all"``, the top k sites, or site names).
 
@@ -264,7 +276,7 @@ class Feedback(AttributionMethod):
             )
         self.solver = make_solver(solver_name, **options)
         self.layers = layers
-        self.site_cache = SiteCache(self.model, self.placement)  # one survey per input shape
+        self.site_cache = SiteCache(self.model, self.placement)  # one per model and shape
         survey = self.site_cache.survey(self.probe())  # checks placement
         if not select_sites(survey.sites, "all", self.kinds):
             require_sites(self.model, survey, self.name, "gate sites")
@@ -274,7 +286,11 @@ class Feedback(AttributionMethod):
         self.fine_site: GateSite | None = None  # layers="fine": the feature map gated
         if self._needs_class_map():
             self.cam_layer = self.model.gradcam_layer or last_spatial_site(self.model, self.probe())
-            cam_site = module_site(self.model, self.cam_layer, self.probe())
+            cam_site = self._probed(
+                "module site",
+                self.cam_layer,
+                lambda probe: module_site(self.model, self.cam_layer, probe),
+            )
             if self.solver.observes_class_map:
                 self.observed = [cam_site]
             if layers == FINE_LAYER:
@@ -292,16 +308,26 @@ class Feedback(AttributionMethod):
         """The feature map one resolution finer than Grad-CAM's layer; for a network with
         none (no downsampling between a gate site and that layer), that layer itself, with
         a warning: the class map then gates its own feature map."""
-        try:
-            return finer_feature_map(self.model, self.probe(), cam_site)
-        except ModelError as error:
-            warnings.warn(
-                f"feedback: {error}; layers='fine' gates {cam_site.name!r}, the class map's own "
-                "layer, instead",
-                RuntimeWarning,
-                stacklevel=4,
-            )
-            return cam_site
+        found = self._probed(
+            "finer feature map",
+            cam_site,
+            lambda probe: _finer_or_error(self.model, probe, cam_site),
+        )
+        if isinstance(found, GateSite):
+            return found
+        warnings.warn(
+            f"feedback: {found}; layers='fine' gates {cam_site.name!r}, the class map's own "
+            "layer, instead",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+        return cam_site
+
+    def _probed(self, what: str, about: object, compute: Callable[[torch.Tensor], T]) -> T:
+        """``compute(grey probe image)``, once per model and input size for every Feedback
+        of the model (:func:`~thinktwice.hooks.probes.probed`)."""
+        probe = self.probe()
+        return probed(self.model, (what, about, tuple(probe.shape[1:])), lambda: compute(probe))
 
     def _needs_class_map(self) -> bool:
         """Whether the map, the solver or ``layers="fine"`` reads Grad-CAM's layer."""
@@ -323,7 +349,11 @@ class Feedback(AttributionMethod):
             return None
         keep = [self.cam_layer] if self.cam_layer else []
         keep += [self.fine_site.name] if self.fine_site is not None else []
-        trace, problem = trace_model(self.model, torch.rand(2, 3, *self.model.input_size), keep)
+        trace, problem = probed(  # one trace, and one check per split, for every Feedback
+            self.model,
+            ("fx trace", tuple(keep), self.model.input_size),
+            lambda: trace_model(self.model, torch.rand(2, 3, *self.model.input_size), keep),
+        )
         if trace is None:
             warnings.warn(
                 f"feedback: {type(self.model).__name__} does not trace with torch.fx "

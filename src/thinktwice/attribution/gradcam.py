@@ -8,7 +8,7 @@ from thinktwice.attribution.base import Attribution, AttributionMethod, target_s
 from thinktwice.cam import class_activation_map
 from thinktwice.errors import ModelError
 from thinktwice.hooks.install import frozen_parameters
-from thinktwice.hooks.sites import find_sites
+from thinktwice.hooks.sites import SiteCache
 from thinktwice.models.classifier import Classifier
 
 
@@ -76,7 +76,7 @@ def last_spatial_site(model: Classifier, probe: torch.Tensor) -> str:
     default layer."""
     spatial = [
         s
-        for s in find_sites(model, probe, warn=False)
+        for s in SiteCache(model).sites(probe)  # surveyed once per model and shape
         if len(s.shape) == 3 and s.shape[1] * s.shape[2] > 1
     ]
     if not spatial:

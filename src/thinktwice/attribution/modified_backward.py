@@ -86,7 +86,7 @@ class ModifiedBackward(AttributionMethod):
 
     def __init__(self, model: Classifier, *, device: str | torch.device | None = None):
         super().__init__(model, device=device)
-        self.site_cache = SiteCache(self.model)  # one survey forward per input shape
+        self.site_cache = SiteCache(self.model)  # one survey per model and input shape
         survey = self.site_cache.survey(self.probe())
         if not any(s.kind == "activation" for s in survey.sites):
             require_sites(self.model, survey, self.name, "activation modules")

@@ -17,7 +17,9 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
+from thinktwice.checks import check_choice
 from thinktwice.errors import ModelError, OptionError
+from thinktwice.hooks.probes import probed
 from thinktwice.models.state import eval_mode, exclusive
 from thinktwice.options import GATE_PLACEMENTS, SITE_KINDS
 
@@ -183,8 +185,7 @@ def survey_sites(model: nn.Module, example: torch.Tensor, placement: str = "outp
     ``activation``, ``pool``); ``"inputs"``: the inputs of those and of every
     convolution and linear layer (kind ``layer``), as the authors' notebook gates.
     """
-    if placement not in PLACEMENTS:
-        raise OptionError(f"placement must be one of {', '.join(PLACEMENTS)}; got {placement!r}")
+    check_choice("placement", placement, PLACEMENTS)
     at_input = placement == "inputs"
     names = {module: name for name, module in model.named_modules()}
     sites: list[GateSite] = []
@@ -255,33 +256,43 @@ def find_sites(
 
 
 class SiteCache:
-    """The sites of one model, surveyed once per input shape.
+    """The sites of one model, surveyed once per placement and input shape for every
+    method of that model (:func:`~thinktwice.hooks.probes.probed`).
 
-    A method builds one for its model (no state is shared between methods) and asks it
-    for the sites of each batch: only a shape not seen before costs a survey forward.
-    The key is the shape of one image; the sites (module names, calls, shapes) do not
-    depend on the values, dtype or device of the batch.
+    A method builds one for its model and asks it for the sites of each batch: only a
+    shape no method of the model has met before costs a survey forward. The key is the
+    shape of one image; the sites (module names, calls, shapes) do not depend on the
+    values, dtype or device of the batch. Each call hands out its own copy, so no caller
+    can change what another is given.
     """
 
     def __init__(self, model: nn.Module, placement: str = "outputs"):
         self.model = model
-        self.placement = placement
-        self._sites: dict[tuple[int, ...], list[GateSite]] = {}
+        self.placement = check_choice("placement", placement, PLACEMENTS)
 
     def survey(self, example: torch.Tensor) -> SiteSurvey:
         """The full survey of ``example[:1]`` (for the checks a method makes when built);
         its sites then serve every batch of that shape."""
-        survey = survey_sites(self.model, example, self.placement)
-        self._sites[tuple(example.shape[1:])] = survey.sites
-        return survey
+        shape = tuple(example.shape[1:])
+        survey = probed(
+            self.model,
+            ("site survey", self.placement, shape),
+            lambda: survey_sites(self.model, example, self.placement),
+        )
+        return _copy_of(survey)
 
     def sites(self, inputs: torch.Tensor) -> list[GateSite]:
         """The sites of a batch shaped like ``inputs``, surveyed on its first image when
         the shape is new."""
-        shape = tuple(inputs.shape[1:])
-        if shape not in self._sites:
-            self._sites[shape] = survey_sites(self.model, inputs, self.placement).sites
-        return self._sites[shape]
+        return self.survey(inputs).sites
+
+
+def _copy_of(survey: SiteSurvey) -> SiteSurvey:
+    return SiteSurvey(
+        sites=list(survey.sites),
+        functional=Counter(survey.functional),
+        other_modules=Counter(survey.other_modules),
+    )
 
 
 def check_kinds(kinds: Sequence[str]) -> tuple[str, ...]:
