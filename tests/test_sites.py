@@ -4,25 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
-from torch import nn
 
 import thinktwice
 from thinktwice.attribution import METHODS
 
-
-class ThreeSites(nn.Module):
-    """conv -> ReLU -> max-pool -> conv -> ReLU, global mean, linear head."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.conv1, self.act1 = nn.Conv2d(3, 4, 3, padding=1), nn.ReLU()
-        self.pool = nn.MaxPool2d(2)
-        self.conv2, self.act2 = nn.Conv2d(4, 4, 3, padding=1), nn.ReLU()
-        self.head = nn.Linear(4, 3)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.act2(self.conv2(self.pool(self.act1(self.conv1(x)))))
-        return self.head(x.mean(dim=(2, 3)))
+from .test_options import ThreeSites
 
 
 def _single_image_forwards(model: thinktwice.Classifier) -> list[int]:
