@@ -11,7 +11,6 @@ per-image problems are reported and the other images still processed.
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import re
 import sys
@@ -34,6 +33,7 @@ from thinktwice.options import (
     MODEL_NAMES,
     PRESET_SUMMARIES,
     TOP_SPECS,
+    VALUE_KINDS,
     FeedbackOption,
     check_methods,
 )
@@ -81,8 +81,9 @@ def count_type(least: int) -> Callable[[str], int]:
 
 positive_int = count_type(1)
 non_negative_int = count_type(0)
-positive_float = _checked(float, lambda v: math.isfinite(v) and v > 0, "a number > 0")
-non_negative_float = _checked(float, lambda v: math.isfinite(v) and v >= 0, "a number >= 0")
+# the library's tests of these value kinds, and its words for them (thinktwice.options)
+positive_float = _checked(float, *VALUE_KINDS["positive"])
+non_negative_float = _checked(float, *VALUE_KINDS["non_negative"])
 
 
 def zoo_name(text: str) -> str:
