@@ -25,14 +25,15 @@ as a box manifest in a temporary folder, GrabCut at ``eval``'s default
   one core (``taskset -c 0``, one thread, boxes in the process), same photos,
   one run after the other (the load average is printed: on a busy machine this
   ratio says little);
-* the coarse-to-fine GrabCut box (``--box grabcut_coarse``) against today's, side
-  by side on the same maps (``bench_grabcut.py``: speed per map and the share of
-  IoU >= 0.5 verdicts kept, ``--grabcut-imagenet`` / ``--grabcut-voc`` photos).
+* the warm GrabCut engine (the default box's) and the coarse-to-fine GrabCut box
+  (``--box grabcut_coarse``) against cv2.grabCut, side by side on the same maps
+  (``bench_grabcut.py``: speed per map and the share of IoU >= 0.5 verdicts kept,
+  ``--grabcut-imagenet`` / ``--grabcut-voc`` photos).
 
     .venv/bin/python benchmarks/bench_eval.py --photo-size 512 --images 16
 
-Targets: 2 cores >= 1.8x one core; coarse GrabCut >= 4x faster with >= 99% of the
-verdicts kept (>= 300 maps); 2 torchrun workers >= 1.7x one worker (Tiny ImageNet mode).
+Targets: 2 cores >= 1.8x one core; a GrabCut box >= 4x faster than cv2.grabCut with >= 99%
+of its verdicts kept (>= 300 maps); 2 torchrun workers >= 1.7x one worker (Tiny ImageNet mode).
 """
 
 from __future__ import annotations
@@ -135,7 +136,7 @@ def print_time_split(split: dict[str, dict[str, float]]) -> None:
 
 def full_size(args: argparse.Namespace) -> None:
     """Where the time goes on ``args.photo_size``-px photos; both cores against one; the
-    coarse GrabCut against today's."""
+    warm and coarse GrabCut against cv2.grabCut."""
     import os
 
     import bench_grabcut

@@ -11,12 +11,11 @@ import cv2
 import numpy as np
 
 from thinktwice.localization.boxes import Box
+from thinktwice.localization.graph_cut import GRABCUT_SEED, grabcut_mask
 from thinktwice.localization.result import Localization, component_box, map_problem, to_image_size
 
 FOREGROUND = cv2.GC_FGD | cv2.GC_PR_FGD  # GC_FGD = 1, GC_PR_FGD = 3: both have bit 0 set
 
-
-GRABCUT_SEED = 0
 #: Why a map gives no box when its quantiles seed no foreground or no background.
 FLAT_MAP = "saliency map too flat to seed foreground and background"
 
@@ -56,12 +55,16 @@ def grabcut_box(
     bg_quantile: float = 0.30,
     iterations: int = 5,
     max_side: int | None = None,
+    engine: str = "auto",
 ) -> Localization:
     """Box of the object the map points at, in ``image``'s pixels (the paper's recipe).
 
     ``image``: the ORIGINAL photo, HxWx3 uint8 RGB. ``saliency``: the map at any
     size. ``max_side``: run GrabCut on a copy no larger than this (faster on big
-    photos) and scale the box back; None keeps the exact recipe.
+    photos) and scale the box back; None keeps the exact recipe. ``engine``: who runs
+    GrabCut, ``"warm"`` (:mod:`thinktwice.localization.graph_cut`, about twice as fast,
+    needs PyMaxflow), ``"opencv"`` (``cv2.grabCut``) or ``"auto"`` (warm where PyMaxflow
+    is installed); the same masks.
     """
     problem = input_problem(image, saliency)
     if problem:
@@ -73,7 +76,7 @@ def grabcut_box(
     )
     if not seeded(seeds):
         return Localization.none(FLAT_MAP)
-    return box_in_photo(_grabcut(work, seeds, iterations), width, height)
+    return box_in_photo(_grabcut(work, seeds, iterations, engine), width, height)
 
 
 def input_problem(image: np.ndarray, saliency: np.ndarray) -> str | None:
@@ -113,16 +116,10 @@ def box_in_photo(foreground: np.ndarray, width: int, height: int) -> Localizatio
     return Localization(box=box, mask=full_mask)
 
 
-def _grabcut(image: np.ndarray, seeds: np.ndarray, iterations: int) -> np.ndarray:
+def _grabcut(image: np.ndarray, seeds: np.ndarray, iterations: int, engine: str) -> np.ndarray:
     """Foreground pixels after GrabCut refines ``seeds`` (a copy; the seeds are kept)."""
-    mask = seeds.copy()
-    background, foreground = np.zeros((1, 65)), np.zeros((1, 65))
     bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
-    # GrabCut's k-means start draws from OpenCV's thread RNG; seeding it makes a box depend
-    # only on (photo, map), not on how many boxes the process computed before (resume, torchrun).
-    cv2.setRNGSeed(GRABCUT_SEED)
-    cv2.grabCut(bgr, mask, None, background, foreground, iterations, cv2.GC_INIT_WITH_MASK)
-    return (mask & 1).astype(bool)
+    return (grabcut_mask(bgr, seeds, iterations, engine) & 1).astype(bool)
 
 
-__all__ = ["Box", "grabcut_box", "grabcut_seeds"]
+__all__ = ["GRABCUT_SEED", "Box", "grabcut_box", "grabcut_seeds"]
