@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -105,3 +106,49 @@ def test_the_stored_form_keeps_11_bits_and_decodes_to_itself():
     assert decode(data)[1]["m"].classes == (3,)
     with pytest.raises(ValueError, match="checksum"):
         decode(data[:-1] + bytes([data[-1] ^ 1]))
+
+
+_POOL_THEN_SLEEP = """
+import os, time
+from thinktwice.evaluation.run.box_pool import BoxPool
+pool = BoxPool(2).__enter__()
+for job in [pool._executor.submit(time.sleep, 0.3) for _ in range(4)]:
+    job.result()  # the workers are up
+print(" ".join(str(pid) for pid in pool._executor._processes), flush=True)
+time.sleep(600)
+"""
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie waiting for an absent reaper counts as gone)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads process states from /proc")
+def test_box_workers_exit_when_their_eval_is_killed():
+    """Found while benchmarking: ``kill -9`` of an eval (a user's, or the OOM killer) left its
+    box workers sleeping forever, each holding its own end of the pool's queue open."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    process = subprocess.Popen([sys.executable, "-c", _POOL_THEN_SLEEP], stdout=subprocess.PIPE,
+                               text=True)  # fmt: skip
+    try:
+        workers = [int(pid) for pid in process.stdout.readline().split()]
+        assert workers and all(_alive(pid) for pid in workers)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(_alive(pid) for pid in workers):
+        time.sleep(0.1)
+    left = [pid for pid in workers if _alive(pid)]
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)  # leave nothing behind, whatever the verdict
+    assert not left, f"box workers {left} outlived their killed eval"

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -117,8 +118,9 @@ class BoxPool:
         if self.workers:
             context = multiprocessing.get_context("spawn")
             self._executor = ProcessPoolExecutor(
-                self.workers, mp_context=context, initializer=_quiet_worker
-            )
+                self.workers, mp_context=context, initializer=_start_worker,
+                initargs=(os.getpid(),),
+            )  # fmt: skip
         return self
 
     def __exit__(self, *_exc: object) -> None:
@@ -137,8 +139,18 @@ class BoxPool:
         return future
 
 
-def _quiet_worker() -> None:
-    """A worker segments one map at a time on one core (the pool is the parallelism)."""
+def _start_worker(parent: int) -> None:
+    """A worker segments one map at a time on one core (the pool is the parallelism), and
+    exits when ``parent`` is gone: killed with SIGKILL (a user's ``kill -9``, the OOM killer)
+    the pool cannot say so, and each worker holds its own end of the pool's queue open, so it
+    would otherwise wait for work forever."""
     import cv2
 
     cv2.setNumThreads(1)
+    threading.Thread(target=_exit_when_orphaned, args=(parent,), daemon=True).start()
+
+
+def _exit_when_orphaned(parent: int, every: float = 0.5) -> None:
+    while os.getppid() == parent:
+        time.sleep(every)
+    os._exit(1)
