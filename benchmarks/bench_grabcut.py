@@ -1,11 +1,11 @@
-"""The paper's GrabCut box three ways, side by side on the same maps: cv2.grabCut, the warm
-engine (``localization/graph_cut``, the default where PyMaxflow is installed) and the coarse-to-fine
-version.
+"""The paper's GrabCut box four ways, side by side on the same maps: cv2.grabCut, the warm
+engine (``localization/graph_cut``, the default where PyMaxflow is installed), the coarse-to-fine
+version, and the warm engine on a copy at half eval's ``max_side``.
 
 Maps: every method's map of each ground-truth label (EfficientNet-Lite0, default options) on
 imagenet-val-1000 dev photos upscaled to 512x512 (bicubic, boxes scaled: what
 ``bench_eval --photo-size 512`` evaluates) and on VOC 2007 dev photos (about 500x375
-originals, ``--class-map`` classes). For each map the three rules run back to back in the same
+originals, ``--class-map`` classes). For each map the four rules run back to back in the same
 worker process (the order rotating), at eval's default ``max_side``; printed: each rule's time
 ratio against cv2.grabCut, the share of its IoU >= 0.5 verdicts that are cv2.grabCut's, per
 method and over all maps, and the share of identical boxes. Workers split the maps
@@ -86,7 +86,14 @@ def maps_of(imagenet: int, voc: int) -> list[dict]:
     return jobs
 
 
-RULES = ("opencv", "warm", "coarse")
+#: rule name -> (label, what it is); "opencv" is the reference the others are measured against.
+RULES = {
+    "opencv": "cv2.grabCut",
+    "warm": "warm GrabCut (the default)",
+    "coarse": "coarse GrabCut (--box grabcut_coarse)",
+    "half": "warm GrabCut on a copy at half max_side (--max-side 256)",
+}
+OTHERS = [name for name in RULES if name != "opencv"]
 
 
 def every_box(job: dict, order: int) -> dict:
@@ -99,13 +106,18 @@ def every_box(job: dict, order: int) -> dict:
     from thinktwice.options import DEFAULT_MAX_SIDE
 
     cv2.setNumThreads(1)
-    rules = {"opencv": partial(grabcut_box, engine="opencv"),
-             "warm": partial(grabcut_box, engine="warm"), "coarse": coarse_grabcut_box}  # fmt: skip
-    names = [RULES[(order + k) % len(RULES)] for k in range(len(RULES))]
+    side = DEFAULT_MAX_SIDE
+    rules = {
+        "opencv": partial(grabcut_box, engine="opencv", max_side=side),
+        "warm": partial(grabcut_box, engine="warm", max_side=side),
+        "coarse": partial(coarse_grabcut_box, max_side=side),
+        "half": partial(grabcut_box, engine="warm", max_side=side // 2),
+    }
+    names = [list(RULES)[(order + k) % len(RULES)] for k in range(len(RULES))]
     out = {"source": job["source"], "method": job["method"]}
     for name in names:
         started = time.perf_counter()
-        found = rules[name](job["photo"], job["map"], max_side=DEFAULT_MAX_SIDE)
+        found = rules[name](job["photo"], job["map"])
         out[f"{name}_seconds"] = time.perf_counter() - started
         out[name] = found.box is not None and any(iou(found.box, t) >= 0.5 for t in job["truths"])
         box = found.box
@@ -119,23 +131,25 @@ def report(results: list[dict]) -> dict[str, dict[str, float]]:
     for r in results:
         for key in (r["method"], r["source"], "all maps"):
             rows.setdefault(key, []).append(r)
-    print("| maps | n | cv2.grabCut s/map | warm s/map | coarse s/map | warm speed-up "
-          "| warm verdicts kept | coarse speed-up | coarse verdicts kept |")  # fmt: skip
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    header = "| maps | n | cv2.grabCut s/map |" + "".join(
+        f" {name} s/map | {name} speed-up | {name} verdicts kept |" for name in OTHERS)
+    print(header)
+    print("|---|---:|---:|" + "---:|---:|---:|" * len(OTHERS))
     for key, group in rows.items():
-        seconds = {name: np.mean([r[f"{name}_seconds"] for r in group]) for name in RULES}
-        kept = {name: np.mean([r[name] == r["opencv"] for r in group]) for name in RULES}
-        print(f"| {key} | {len(group)} | {seconds['opencv']:.3f} | {seconds['warm']:.3f} "
-              f"| {seconds['coarse']:.3f} | {seconds['opencv'] / seconds['warm']:.2f}x "
-              f"| {kept['warm']:.1%} | {seconds['opencv'] / seconds['coarse']:.2f}x "
-              f"| {kept['coarse']:.1%} |")  # fmt: skip
+        today = np.mean([r["opencv_seconds"] for r in group])
+        cells = []
+        for name in OTHERS:
+            seconds = np.mean([r[f"{name}_seconds"] for r in group])
+            kept = np.mean([r[name] == r["opencv"] for r in group])
+            cells.append(f" {seconds:.3f} | {today / seconds:.2f}x | {kept:.1%} |")
+        print(f"| {key} | {len(group)} | {today:.3f} |" + "".join(cells))
     group = rows["all maps"]
     today = sum(r["opencv_seconds"] for r in group)
     return {name: {"speed": today / sum(r[f"{name}_seconds"] for r in group),
                    "kept": float(np.mean([r[name] == r["opencv"] for r in group])),
                    "same_boxes": float(np.mean([r[f"{name}_box"] == r["opencv_box"]
                                                 for r in group]))}
-            for name in ("warm", "coarse")}  # fmt: skip
+            for name in OTHERS}  # fmt: skip
 
 
 def run(imagenet: int, voc: int, workers: int) -> dict[str, dict[str, float]]:
@@ -145,8 +159,8 @@ def run(imagenet: int, voc: int, workers: int) -> dict[str, dict[str, float]]:
     print(f"{len(jobs)} maps ({imagenet} imagenet-val-1000 dev photos at 512 px, {voc} VOC 2007 "
           f"dev photos), {workers} workers\n")  # fmt: skip
     ratios = report(results)
-    for name, label in (("warm", "warm GrabCut (the default)"), ("coarse", "coarse GrabCut")):
-        r = ratios[name]
+    for name in OTHERS:
+        r, label = ratios[name], RULES[name]
         print(f"\n{label}: {r['speed']:.2f}x faster per map than cv2.grabCut (target >= 4x), "
               f"{r['kept']:.1%} of the verdicts kept (target >= 99%), "
               f"{r['same_boxes']:.1%} of the boxes identical")  # fmt: skip
