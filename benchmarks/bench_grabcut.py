@@ -86,7 +86,7 @@ def maps_of(imagenet: int, voc: int) -> list[dict]:
     return jobs
 
 
-#: rule name -> (label, what it is); "opencv" is the reference the others are measured against.
+#: rule name -> its label; "opencv" is the reference the others are measured against.
 RULES = {
     "opencv": "cv2.grabCut",
     "warm": "warm GrabCut (the default)",

@@ -26,6 +26,7 @@ from thinktwice.localization.grabcut import (
     seeded,
     shrunk,
 )
+from thinktwice.localization.graph_cut import grabcut_mask
 from thinktwice.localization.result import Localization, to_image_size
 
 COARSE_SIDE = 128
@@ -65,9 +66,8 @@ def coarse_grabcut_box(
             mask = _refined_start(coarse, seeds)
             cv2.grabCut(bgr, mask, None, *models, max(refine, 1), cv2.GC_EVAL)
             return box_in_photo((mask & 1).astype(bool), width, height)
-    mask = seeds.copy()  # the working size is already small: the paper's recipe
-    cv2.setRNGSeed(GRABCUT_SEED)
-    cv2.grabCut(bgr, mask, None, *models, iterations, cv2.GC_INIT_WITH_MASK)
+    # the working size is already small: the paper's recipe, with cv2.grabCut as above
+    mask = grabcut_mask(bgr, seeds, iterations, engine="opencv")
     return box_in_photo((mask & 1).astype(bool), width, height)
 
 

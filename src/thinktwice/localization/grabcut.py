@@ -14,8 +14,6 @@ from thinktwice.localization.boxes import Box
 from thinktwice.localization.graph_cut import GRABCUT_SEED, grabcut_mask
 from thinktwice.localization.result import Localization, component_box, map_problem, to_image_size
 
-FOREGROUND = cv2.GC_FGD | cv2.GC_PR_FGD  # GC_FGD = 1, GC_PR_FGD = 3: both have bit 0 set
-
 #: Why a map gives no box when its quantiles seed no foreground or no background.
 FLAT_MAP = "saliency map too flat to seed foreground and background"
 

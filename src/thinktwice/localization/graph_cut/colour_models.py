@@ -141,13 +141,12 @@ def kmeans_start(
     order, drawing from OpenCV's RNG as ``cv2.grabCut`` does."""
     samples = bgr.reshape(-1, 3).astype(np.float32)
     foreground = foreground.ravel()
+    criteria = (cv2.TERM_CRITERIA_MAX_ITER, _KMEANS_ITERATIONS, 0.0)
     mixtures = []
     for side in (~foreground, foreground):
-        criteria = (cv2.TERM_CRITERIA_MAX_ITER, _KMEANS_ITERATIONS, 0.0)
         clusters = min(COMPONENTS, int(side.sum()))
         _, labels, _ = cv2.kmeans(samples[side], clusters, None, criteria, 1,
                                   cv2.KMEANS_PP_CENTERS)  # fmt: skip
         counts = table.component_counts(np.flatnonzero(side), labels.ravel().astype(np.int64))
-        sums = table.sums(counts)
-        mixtures.append(Mixture.learned(sums))
+        mixtures.append(Mixture.learned(table.sums(counts)))
     return mixtures[0], mixtures[1]

@@ -9,6 +9,7 @@ import numpy as np
 from thinktwice.localization.graph_cut.colour_models import ColourTable, Mixture, kmeans_start
 from thinktwice.localization.graph_cut.pixel_graph import (
     ProbableGraph,
+    probable_pixels,
     smoothness_weights,
     warm_maxflow_available,
 )
@@ -62,12 +63,11 @@ def _opencv(bgr: np.ndarray, seeds: np.ndarray, iterations: int) -> np.ndarray:
 
 
 def _warm(bgr: np.ndarray, seeds: np.ndarray, iterations: int) -> np.ndarray:
-    table = ColourTable.of(bgr)
     mask = seeds.ravel().copy()
-    foreground = (mask & 1).astype(bool)  # GC_FGD = 1, GC_PR_FGD = 3
-    models = kmeans_start(bgr, table, foreground)
-    if iterations <= 0 or not ((seeds == cv2.GC_PR_BGD) | (seeds == cv2.GC_PR_FGD)).any():
+    if iterations <= 0 or not probable_pixels(seeds).any():
         return mask.reshape(seeds.shape)  # nothing for GrabCut to decide
+    table = ColourTable.of(bgr)
+    models = kmeans_start(bgr, table, (mask & 1).astype(bool))  # GC_FGD = 1, GC_PR_FGD = 3
     graph = ProbableGraph(seeds, smoothness_weights(bgr))
     probable = graph.probable.ravel()
     probable_colour = table.pixel_colour[probable]

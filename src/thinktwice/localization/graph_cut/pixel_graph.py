@@ -49,6 +49,11 @@ def smoothness_weights(bgr: np.ndarray) -> tuple[np.ndarray, ...]:
     return tuple(scale * np.exp(-beta * s) for scale, s in zip(scales, squared, strict=True))
 
 
+def probable_pixels(seeds: np.ndarray) -> np.ndarray:
+    """The pixels GrabCut decides: those seeded probably background or probably foreground."""
+    return (seeds == cv2.GC_PR_BGD) | (seeds == cv2.GC_PR_FGD)
+
+
 def warm_maxflow_available() -> bool:
     """Whether PyMaxflow (GPL, the optional extra ``thinktwice[maxflow]``) is installed."""
     return importlib.util.find_spec("maxflow") is not None
@@ -61,7 +66,7 @@ class ProbableGraph:
     def __init__(self, seeds: np.ndarray, weights: tuple[np.ndarray, ...]) -> None:
         import maxflow  # optional (GPL): grabcut_mask's "auto" engine checks it is there
 
-        self.probable = (seeds == cv2.GC_PR_BGD) | (seeds == cv2.GC_PR_FGD)
+        self.probable = probable_pixels(seeds)
         count = int(self.probable.sum())
         node = np.full(seeds.shape, -1, np.int64)
         node[self.probable] = np.arange(count)
